@@ -1,0 +1,89 @@
+"""Navigation per role: each face of the platform has its own menu.
+
+Entries name endpoints; an entry whose endpoint is not registered (a feature
+switched off) is left out rather than breaking every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_babel.speaklater import LazyString
+
+from booking.accounts.models import OrgKind
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: LazyString | str
+    badge_key: str | None = None  # name of a count from `nav_counts`
+
+    @property
+    def url(self) -> str:
+        return url_for(self.endpoint)
+
+    @property
+    def active(self) -> bool:
+        # Detail pages light up their list's entry: instruments.detail -> instruments.list.
+        endpoint = request.endpoint or ""
+        if endpoint == self.endpoint:
+            return True
+        section = self.endpoint.rsplit(".", 1)[0]
+        return self.endpoint.endswith(".list") and endpoint.startswith(section + ".detail")
+
+
+PUBLIC = (
+    NavItem("instruments.list", _l("仪器设备")),
+    NavItem("instruments.services", _l("检测服务")),
+)
+
+BY_KIND: dict[str, tuple[NavItem, ...]] = {
+    OrgKind.ENTERPRISE: (
+        NavItem("accounts.home", _l("企业工作台")),
+        *PUBLIC,
+    ),
+    OrgKind.PROVIDER: (
+        NavItem("accounts.home", _l("机构工作台")),
+        NavItem("provider_catalogue.instruments", _l("我的仪器")),
+        NavItem("provider_catalogue.services", _l("我的服务")),
+        NavItem("provider_catalogue.import_form", _l("批量导入")),
+        *PUBLIC,
+    ),
+    OrgKind.AUTHORITY: (
+        NavItem("accounts.home", _l("管理工作台")),
+        NavItem("admin.enterprises", _l("企业认证"), badge_key="pending_enterprises"),
+        *PUBLIC,
+    ),
+    OrgKind.PLATFORM: (
+        NavItem("accounts.home", _l("平台管理")),
+        NavItem("admin.organizations", _l("成员机构")),
+        NavItem("admin.enterprises", _l("企业认证"), badge_key="pending_enterprises"),
+        *PUBLIC,
+    ),
+}
+
+
+def nav_items() -> list[NavItem]:
+    if current_user.is_authenticated:
+        items = BY_KIND.get(current_user.kind, PUBLIC)
+    else:
+        items = PUBLIC
+    return [i for i in items if i.endpoint in current_app.view_functions]
+
+
+# Counts shown as badges next to navigation entries ("3 to verify"). Features
+# register a counter under the entry's badge_key; it gets the signed-in user.
+BADGE_COUNTERS: dict[str, Callable[[Any], int]] = {}
+
+
+def badge_count(item: NavItem) -> int:
+    counter = BADGE_COUNTERS.get(item.badge_key or "")
+    if counter is None or not current_user.is_authenticated:
+        return 0
+    return counter(current_user)

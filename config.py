@@ -1,0 +1,92 @@
+"""Configuration classes.
+
+`create_app` picks one by name (``BOOKING_ENV``: development, testing,
+production), then lets the environment override it: ``DATABASE_URL`` and
+``SECRET_KEY`` by their conventional names, anything else as
+``BOOKING_<KEY>`` (Flask's ``from_prefixed_env``; values are parsed as JSON
+where they can be, so ``BOOKING_SESSION_HOURS=8`` is an int).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+class Config:
+    """Settings shared by every environment; safe defaults only."""
+
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Sessions expire: a signed-in user idle for this long must sign in again.
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = timedelta(days=7)
+    REMEMBER_COOKIE_HTTPONLY = True
+
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+
+    BABEL_DEFAULT_LOCALE = "zh_Hans"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    LANGUAGES = ("zh_Hans", "en")
+
+    # Flask-Limiter: memory per process by default; set a Redis URI in production
+    # (BOOKING_RATELIMIT_STORAGE_URI=redis://...) so every worker shares counts.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Sign-in throttling, per client address and per account name.
+    LOGIN_RATE_LIMIT = "10 per minute; 50 per hour"
+
+    UPLOAD_DIR = str(BASE_DIR / "instance" / "uploads")
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    IMPORT_MAX_BYTES = 5 * 1024 * 1024
+    IMPORT_MAX_ROWS = 5000
+
+    CATALOGUE_PAGE_SIZE = 20
+    CATALOGUE_MAX_PAGE = 10_000
+    SEARCH_MAX_LENGTH = 64
+
+    # The scheduler runs in its own process (`flask --app booking scheduler run`);
+    # `make run` sets this to start it in-process for the demo.
+    SCHEDULER_IN_PROCESS = False
+
+
+class DevelopmentConfig(Config):
+    """`make run`: embedded SQLite under instance/, a fixed dev secret."""
+
+    SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 - development only
+    SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(BASE_DIR / "instance" / "booking.db")
+
+
+class TestingConfig(Config):
+    """pytest: the database URL comes from the test harness."""
+
+    TESTING = True
+    SECRET_KEY = "testing-secret"  # noqa: S105 - tests only
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    WTF_CSRF_ENABLED = False
+    LOGIN_RATE_LIMIT = "1000 per minute"
+    SERVER_NAME = None
+
+
+class ProductionConfig(Config):
+    """Production: refuses to start without SECRET_KEY and DATABASE_URL."""
+
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

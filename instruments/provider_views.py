@@ -1,0 +1,5 @@
+"""Blueprint `provider_catalogue` (being built)."""
+
+from flask import Blueprint
+
+bp = Blueprint("provider_catalogue", __name__)
