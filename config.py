@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import ClassVar
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -21,7 +22,7 @@ class Config:
 
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {"pool_pre_ping": True}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     # Sessions expire: a signed-in user idle for this long must sign in again.
@@ -54,6 +55,11 @@ class Config:
     CATALOGUE_MAX_PAGE = 10_000
     SEARCH_MAX_LENGTH = 64
 
+    # Order engine defaults that are platform rules rather than instrument policy.
+    ORDER_APPROVAL_WINDOW_HOURS = 48  # a request not approved by then expires
+    ORDER_CONFIRM_WINDOW_DAYS = 7  # the firm confirms delivered service within this
+    NO_SHOW_GRACE_MINUTES = 30  # not checked in this long after the start: no-show
+
     # The scheduler runs in its own process (`flask --app booking scheduler run`);
     # `make run` sets this to start it in-process for the demo.
     SCHEDULER_IN_PROCESS = False
@@ -72,6 +78,12 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret"  # noqa: S105 - tests only
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    # Race tests run 32 concurrent clients, each with its own connection.
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
+        "pool_pre_ping": True,
+        "pool_size": 40,
+        "max_overflow": 10,
+    }
     WTF_CSRF_ENABLED = False
     LOGIN_RATE_LIMIT = "1000 per minute"
     SERVER_NAME = None

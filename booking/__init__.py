@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from config import CONFIGS, BASE_DIR, Config
+from config import BASE_DIR, CONFIGS, Config
 
 
 def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Flask:
@@ -74,7 +74,8 @@ def _refuse_insecure_production(app: Flask, config: type[Config]) -> None:
 def _import_models() -> None:
     """Every model module, so the metadata (and Alembic) sees every table."""
     import booking.accounts.models
-    import booking.audit.models
+    import booking.audit.models  # noqa: F401
+    import booking.orders.models  # noqa: F401
     import instruments.models  # noqa: F401
 
 

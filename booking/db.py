@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -25,7 +26,9 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # "IMMEDIATE" when the use case asked for it (see serialize_writes).
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 PostgresOnly = {"postgresql_only": True}
@@ -42,3 +45,43 @@ def include_object_for(dialect: str) -> Callable[..., bool]:
         return not (info.get("postgresql_only") and dialect != "postgresql")
 
     return include_object
+
+
+def serialize_writes(scoped: Any) -> None:
+    """Make the rest of this transaction the only writer on SQLite.
+
+    SQLite allows one writer; a transaction that read first and writes later
+    may fail instead of waiting. Use cases that check-then-insert (bookings,
+    capacity) call this before their checks, so on SQLite the transaction
+    starts with BEGIN IMMEDIATE and concurrent writers queue on busy_timeout.
+    A transaction that has only read so far is restarted (loaded objects
+    reload on access); one that has already written holds SQLite's write
+    lock and simply goes on. On PostgreSQL it does nothing; those use cases
+    lock rows instead.
+    """
+    session: Session = scoped() if callable(scoped) else scoped
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        if session.info.get(_WROTE):
+            return
+        options = session.connection().get_execution_options()
+        if options.get("sqlite_begin") == "IMMEDIATE":
+            return
+        session.rollback()
+    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+_WROTE = "wrote_in_transaction"
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_written(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _clear_written(session: Session, transaction: Any) -> None:
+    # Savepoints end inside the outer transaction; only the root ends the lock.
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, session
+from flask import current_app, has_request_context, session
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 
@@ -19,6 +19,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # jobs, CLI, tests of services
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     chosen = session.get("locale")
     if chosen in languages:
         return str(chosen)
@@ -60,4 +62,4 @@ def local_datetime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str
     """An aware UTC datetime shown in Asia/Shanghai."""
     if value is None:
         return "—"
-    return format_datetime(value, fmt)
+    return str(format_datetime(value, fmt))

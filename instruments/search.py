@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal
 from sqlalchemy.dialects import postgresql
@@ -30,7 +31,7 @@ _WORD = re.compile(r"[0-9a-z]+(?:[.\-/][0-9a-z]+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def token_array_type() -> TypeEngine[list[str]]:
+def token_array_type() -> TypeEngine[Any]:
     """A text[] on PostgreSQL (GIN-indexable); JSON elsewhere (unused there)."""
     return JSON().with_variant(postgresql.ARRAY(Text()), "postgresql")
 

@@ -82,9 +82,7 @@ class Organization(Model):
         CheckConstraint(
             "kind IN ('enterprise', 'provider', 'authority', 'platform')", name="kind_known"
         ),
-        CheckConstraint(
-            "status IN ('pending', 'verified', 'rejected')", name="status_known"
-        ),
+        CheckConstraint("status IN ('pending', 'verified', 'rejected')", name="status_known"),
         # One authority per region: the one that issues its vouchers and verifies its firms.
         Index(
             "uq_organization_authority_region",
@@ -158,7 +156,7 @@ class User(UserMixin, Model):
 
     # --- flask-login -------------------------------------------------------
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     def get_id(self) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import current_app, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_babel.speaklater import LazyString
+from flask_login import current_user
 
 from booking.accounts.models import OrgKind
 
@@ -70,10 +70,7 @@ BY_KIND: dict[str, tuple[NavItem, ...]] = {
 
 
 def nav_items() -> list[NavItem]:
-    if current_user.is_authenticated:
-        items = BY_KIND.get(current_user.kind, PUBLIC)
-    else:
-        items = PUBLIC
+    items = BY_KIND.get(current_user.kind, PUBLIC) if current_user.is_authenticated else PUBLIC
     return [i for i in items if i.endpoint in current_app.view_functions]
 
 

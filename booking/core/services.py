@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, select, text
 
-from booking.accounts.models import Organization, OrgKind, Region
+from booking.accounts.models import Organization, OrgKind, Region, VerificationStatus
 from booking.extensions import db
 from instruments.models import Instrument, ServiceItem, SharingMode
 
@@ -19,13 +19,24 @@ class RegionFigures:
     service_items: int
 
 
+def _public_provider() -> tuple[ColumnElement[bool], ...]:
+    # The same rule as the public catalogue (instruments.queries): only what a
+    # visitor can find there is counted here.
+    return (
+        Organization.kind == OrgKind.PROVIDER,
+        Organization.status == VerificationStatus.VERIFIED,
+    )
+
+
 def alliance_figures() -> list[RegionFigures]:
-    """Member institutions (admitted providers), externally shared instruments
-    and active service items, per region, in region order."""
+    """Member institutions (admitted providers), and the instruments and
+    service items the public catalogue lists (externally shared instruments,
+    active service items, both of verified providers), per region, in region
+    order."""
     providers: dict[int, int] = dict(
         db.session.execute(
             select(Organization.region_id, func.count())
-            .where(Organization.kind == OrgKind.PROVIDER, Organization.status == "verified")
+            .where(*_public_provider())
             .group_by(Organization.region_id)
         ).all()
     )
@@ -34,7 +45,7 @@ def alliance_figures() -> list[RegionFigures]:
             select(Organization.region_id, func.count())
             .select_from(Instrument)
             .join(Organization, Organization.id == Instrument.provider_id)
-            .where(Instrument.sharing_mode == SharingMode.EXTERNAL)
+            .where(Instrument.sharing_mode == SharingMode.EXTERNAL, *_public_provider())
             .group_by(Organization.region_id)
         ).all()
     )
@@ -43,7 +54,7 @@ def alliance_figures() -> list[RegionFigures]:
             select(Organization.region_id, func.count())
             .select_from(ServiceItem)
             .join(Organization, Organization.id == ServiceItem.provider_id)
-            .where(ServiceItem.active.is_(True))
+            .where(ServiceItem.active.is_(True), *_public_provider())
             .group_by(Organization.region_id)
         ).all()
     )
@@ -57,7 +68,7 @@ def alliance_figures() -> list[RegionFigures]:
 def database_answers() -> bool:
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means "not answering"
+    except Exception:  # any failure means "not answering"
         db.session.rollback()
         return False
     return True
