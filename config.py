@@ -60,6 +60,15 @@ class Config:
     ORDER_CONFIRM_WINDOW_DAYS = 7  # the firm confirms delivered service within this
     NO_SHOW_GRACE_MINUTES = 30  # not checked in this long after the start: no-show
 
+    # E-mail copies of notifications: sent only when MAIL_SERVER is set.
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_SENDER = "noreply@yrd-sharing.example"
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"  # links in e-mails
+
     # The scheduler runs in its own process (`flask --app booking scheduler run`);
     # `make run` sets this to start it in-process for the demo.
     SCHEDULER_IN_PROCESS = False
@@ -78,12 +87,6 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret"  # noqa: S105 - tests only
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
-    # Race tests run 32 concurrent clients, each with its own connection.
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {
-        "pool_pre_ping": True,
-        "pool_size": 40,
-        "max_overflow": 10,
-    }
     WTF_CSRF_ENABLED = False
     LOGIN_RATE_LIMIT = "1000 per minute"
     SERVER_NAME = None

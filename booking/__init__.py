@@ -75,6 +75,7 @@ def _import_models() -> None:
     """Every model module, so the metadata (and Alembic) sees every table."""
     import booking.accounts.models
     import booking.audit.models  # noqa: F401
+    import booking.notifications.models  # noqa: F401
     import booking.orders.models  # noqa: F401
     import instruments.models  # noqa: F401
 

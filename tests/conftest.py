@@ -51,6 +51,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         "testing",
         SQLALCHEMY_DATABASE_URI=database_url(tmp),
         UPLOAD_DIR=str(tmp / "uploads"),
+        # Race tests run 32 concurrent clients, each with its own connection.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 40, "max_overflow": 10},
     )
     with app.app_context():
         upgrade()

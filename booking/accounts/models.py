@@ -149,6 +149,8 @@ class User(UserMixin, Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
+    # Secret for the ICS calendar feed (calendar apps subscribe without cookies).
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     organization: Mapped[Organization] = relationship(
         back_populates="users", foreign_keys=[organization_id]

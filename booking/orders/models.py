@@ -19,7 +19,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     func,
     text,
@@ -216,18 +215,27 @@ class Suspension(Model):
     lifted_at: Mapped[datetime | None]
 
 
-class Notification(Model):
-    """An in-app message; e-mailed too when SMTP is configured. The text is
-    rendered from `kind` and `params` in the reader's language."""
+class UtilisationSnapshot(Model):
+    """Monthly figures per instrument, as the authorities report them:
+    有效工作机时 (recorded use), 对外服务机时 (use by other organisations),
+    共享率 = external / effective, income and users served. Written by the
+    `orders.snapshot_utilisation` job; re-running it overwrites the month."""
 
-    __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+    __tablename__ = "utilisation_snapshot"
+    __table_args__ = (UniqueConstraint("instrument_id", "month"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
-    kind: Mapped[str] = mapped_column(String(48))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    link: Mapped[str] = mapped_column(String(255), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    read_at: Mapped[datetime | None]
-    emailed_at: Mapped[datetime | None]
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
+    month: Mapped[date] = mapped_column(Date)  # first day of the month (Asia/Shanghai)
+    effective_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    external_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    bookings: Mapped[int] = mapped_column(Integer, default=0)
+    users_served: Mapped[int] = mapped_column(Integer, default=0)
+    income_fen: Mapped[int] = mapped_column(Money, default=0)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def sharing_rate(self) -> float | None:
+        if not self.effective_minutes:
+            return None
+        return self.external_minutes / self.effective_minutes

@@ -136,9 +136,11 @@ def upgrade():
     sa.Column('created_at', booking.extensions.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_login_at', booking.extensions.UTCDateTime(timezone=True), nullable=True),
     sa.Column('password_changed_at', booking.extensions.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('calendar_token', sa.String(length=64), nullable=True),
     sa.CheckConstraint("role IN ('admin', 'staff')", name=op.f('ck_user_role_known')),
     sa.ForeignKeyConstraint(['organization_id'], ['organization.id'], name=op.f('fk_user_organization_id_organization')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),
+    sa.UniqueConstraint('calendar_token', name=op.f('uq_user_calendar_token')),
     sa.UniqueConstraint('email', name=op.f('uq_user_email'))
     )
     with op.batch_alter_table('user', schema=None) as batch_op:

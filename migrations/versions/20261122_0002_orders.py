@@ -1,8 +1,8 @@
-"""orders
+"""orders: bookings, service orders, training, suspensions, notifications, utilisation
 
 Revision ID: 20261122_0002
 Revises: 20261122_0001
-Create Date: 2026-11-22 00:47:03.566076
+Create Date: 2026-11-22 01:02:51.507414
 
 """
 from alembic import op
@@ -119,6 +119,20 @@ def upgrade():
     with op.batch_alter_table('training_authorisation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_training_authorisation_user_id'), ['user_id'], unique=False)
 
+    op.create_table('utilisation_snapshot',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('instrument_id', sa.Integer(), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('effective_minutes', sa.Integer(), nullable=False),
+    sa.Column('external_minutes', sa.Integer(), nullable=False),
+    sa.Column('bookings', sa.Integer(), nullable=False),
+    sa.Column('users_served', sa.Integer(), nullable=False),
+    sa.Column('income_fen', sa.BigInteger(), nullable=False),
+    sa.Column('computed_at', booking.extensions.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['instrument_id'], ['instrument.id'], name=op.f('fk_utilisation_snapshot_instrument_id_instrument')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_utilisation_snapshot')),
+    sa.UniqueConstraint('instrument_id', 'month', name=op.f('uq_utilisation_snapshot_instrument_id_month'))
+    )
     op.create_table('service_order',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('service_item_id', sa.Integer(), nullable=False),
@@ -180,6 +194,7 @@ def downgrade():
         batch_op.drop_index('ix_service_order_enterprise_status')
 
     op.drop_table('service_order')
+    op.drop_table('utilisation_snapshot')
     with op.batch_alter_table('training_authorisation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_training_authorisation_user_id'))
 
