@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from flask_login import login_user
 from flask_migrate import upgrade
 from sqlalchemy import text
+from werkzeug.security import generate_password_hash
 
 from booking import create_app
+from booking.accounts import models as account_models
 from booking.accounts import uscc
 from booking.accounts.models import Organization, OrgKind, Region, User, UserRole
 from booking.extensions import db, limiter
@@ -95,6 +97,33 @@ def _has_sequence(conn: Any) -> bool:
             text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
         ).first()
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_user_per_request(app: Flask) -> Iterator[None]:
+    """The test's app context is reused by the test client's requests, so
+    flask-login's cached `g._login_user` would leak from one request (or from
+    `login_as`) into the next. Each request must find its user from its own
+    cookie, as in production."""
+
+    def forget(sender: Flask, **extra: Any) -> None:
+        g.pop("_login_user", None)
+
+    request_started.connect(forget, app)
+    yield
+    request_started.disconnect(forget, app)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production scrypt (n=2**15) costs ~0.2 s per hash and tests create many
+    users. Same algorithm, smaller work factor; checking reads the parameters
+    from the stored hash, so nothing else changes."""
+
+    def cheap(password: str, method: str = "scrypt", salt_length: int = 16) -> str:
+        return generate_password_hash(password, method="scrypt:1024:8:1")
+
+    monkeypatch.setattr(account_models, "generate_password_hash", cheap)
 
 
 @pytest.fixture
@@ -229,7 +258,10 @@ def login_as(app: Flask, client: FlaskClient) -> Callable[[User], FlaskClient]:
 
     def login(user: User) -> FlaskClient:
         db.session.commit()
-        with app.test_request_context(), client.session_transaction() as sess:
+        # The same environment as the client's requests, so flask-login's
+        # session identifier (address + user agent) matches under "strong".
+        with (app.test_request_context(environ_base=client.environ_base),
+              client.session_transaction() as sess):
             login_user(user)
             from flask import session
 
