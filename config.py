@@ -54,6 +54,10 @@ class Config:
     CATALOGUE_PAGE_SIZE = 20
     CATALOGUE_MAX_PAGE = 10_000
     SEARCH_MAX_LENGTH = 64
+    # Above this many public instruments, result counts stop at the cap and
+    # show "500+": an exact count of a common term would read every match.
+    CATALOGUE_EXACT_COUNT_UP_TO = 10_000
+    CATALOGUE_COUNT_CAP = 500
 
     # Order engine defaults that are platform rules rather than instrument policy.
     ORDER_APPROVAL_WINDOW_HOURS = 48  # a request not approved by then expires
