@@ -37,7 +37,7 @@ seed: migrate
 	$(FLASK) seed-demo --if-empty
 
 run: translations seed
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	BOOKING_SCHEDULER_IN_PROCESS=true $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then again on a fresh PostgreSQL database when one
 # is reachable (required when CI=true). Browser tests need Debian's chromium.

@@ -49,7 +49,9 @@ class Config:
     UPLOAD_DIR = str(BASE_DIR / "instance" / "uploads")
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     IMPORT_MAX_BYTES = 5 * 1024 * 1024
-    IMPORT_MAX_ROWS = 5000
+    # An import is validated and written inside one web request; keep it well
+    # inside a worker timeout (≈10 s per 1,000 new instruments on a busy host).
+    IMPORT_MAX_ROWS = 2000
 
     CATALOGUE_PAGE_SIZE = 20
     CATALOGUE_MAX_PAGE = 10_000

@@ -7,7 +7,9 @@ imports the app.
 
 from __future__ import annotations
 
+import json
 import os
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -40,8 +42,13 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     _register_cli(app)
 
     from booking.core import web
+    from booking.notifications import handlers
+    from booking.scheduler import maybe_start_in_process
 
     web.init_app(app)
+    handlers.init_app(app)
+    # Only when SCHEDULER_IN_PROCESS (make run): one scheduler under the same leader lock.
+    maybe_start_in_process(app)
     return app
 
 
@@ -74,8 +81,8 @@ def _refuse_insecure_production(app: Flask, config: type[Config]) -> None:
 def _import_models() -> None:
     """Every model module, so the metadata (and Alembic) sees every table."""
     import booking.accounts.models
-    import booking.audit.models  # noqa: F401
-    import booking.notifications.models  # noqa: F401
+    import booking.audit.models
+    import booking.notifications.models
     import booking.orders.models  # noqa: F401
     import instruments.models  # noqa: F401
 
@@ -84,6 +91,11 @@ def _init_extensions(app: Flask) -> None:
     from booking.extensions import babel, csrf, db, limiter, login_manager, migrate
     from booking.i18n import select_locale, select_timezone
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # JSON columns keep Chinese as UTF-8 rather than \uXXXX escapes (a third the size).
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("json_serializer", partial(json.dumps, ensure_ascii=False))
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(
         app, db, directory=str(BASE_DIR / "migrations"), compare_type=True, render_as_batch=True
@@ -108,6 +120,9 @@ def _register_blueprints(app: Flask) -> None:
     from booking.accounts.admin_views import bp as admin_bp
     from booking.accounts.views import bp as accounts_bp
     from booking.core.views import bp as core_bp
+    from booking.orders.provider_service_views import bp as provider_service_orders_bp
+    from booking.orders.provider_views import bp as provider_orders_bp
+    from booking.orders.views import bp as orders_bp
     from instruments.provider_views import bp as provider_catalogue_bp
     from instruments.views import bp as instruments_bp
 
@@ -116,6 +131,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(instruments_bp)
     app.register_blueprint(provider_catalogue_bp)
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(provider_service_orders_bp)
+    app.register_blueprint(provider_orders_bp)
 
 
 def _register_cli(app: Flask) -> None:

@@ -9,6 +9,10 @@ from booking.extensions import db
 
 
 def register(app: Flask) -> None:
+    from booking.scheduler.cli import register as register_scheduler
+
+    register_scheduler(app)
+
     @app.cli.command("seed-demo")
     @click.option(
         "--scale",

@@ -63,6 +63,8 @@ def serialize_writes(scoped: Any) -> None:
     if session.get_bind().dialect.name != "sqlite":
         return
     if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            session.flush()  # pending changes are kept: writing takes the lock
         if session.info.get(_WROTE):
             return
         options = session.connection().get_execution_options()

@@ -15,7 +15,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-from flask_babel import force_locale, lazy_gettext as _l
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from booking.accounts.models import User
@@ -37,6 +38,9 @@ MESSAGES: dict[str, Any] = {
     "service_order.accepted": _l("您的检测委托已受理：%(item)s × %(quantity)s。"),
     "service_order.rejected": _l("您的检测委托未被受理：%(item)s。理由：%(reason)s"),
     "service_order.completed": _l("检测报告已上传，请下载并确认：%(item)s。"),
+    "service_order.expired": _l("您的检测委托未在时限内被受理，已过期：%(item)s × %(quantity)s。"),
+    "service_order.cancelled": _l("检测委托已取消：%(item)s × %(quantity)s，来自 %(enterprise)s。"),
+    "service_order.auto_closed": _l("检测委托已自动结单：%(item)s × %(quantity)s。"),
     "suspension.started": _l("因多次预约未到，贵企业的预约资格暂停至 %(until)s。"),
     "suspension.lifted": _l("贵企业的预约资格已恢复。"),
     "organization.verified": _l("贵单位已通过认证。"),

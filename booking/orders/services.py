@@ -307,8 +307,21 @@ def place_booking(user: User, request: BookingRequest, now: datetime,
 # --- transitions ------------------------------------------------------------------------
 
 
+def lock_for_transition(order: Any) -> None:
+    """Re-read the order under a row lock before deciding on its status, so a
+    person's action and a scheduler sweep on the same order cannot both win
+    (the later one sees the earlier one's status and is refused)."""
+    serialize_writes(db.session)
+    db.session.refresh(order, with_for_update=True)
+
+
 def _transition(booking: Booking, to: OrderStatus, allowed_from: tuple[OrderStatus, ...],
-                actor: User | None, action: str, now: datetime, **detail: Any) -> None:
+                actor: User | None, action: str, now: datetime,
+                changes: dict[str, Any] | None = None, **detail: Any) -> None:
+    """Move `booking` to `to` if its current status (re-read under a lock)
+    allows it; apply `changes`, audit, then tell listeners, who see the
+    final state."""
+    lock_for_transition(booking)
     if booking.status not in allowed_from:
         raise InvalidTransition(
             _l("该预约当前状态（%(status)s）不允许此操作。", status=status_label(booking.status))
@@ -316,14 +329,16 @@ def _transition(booking: Booking, to: OrderStatus, allowed_from: tuple[OrderStat
     before = booking.status
     booking.status = to
     booking.updated_at = now
+    for name, value in (changes or {}).items():
+        setattr(booking, name, value)
     record(actor, f"booking.{action}", "booking", booking.id, from_state=before,
            to_state=to, now=now, **detail)
     order_changed.send(booking, actor=actor, action=action, now=now)
 
 
 def approve_booking(booking: Booking, actor: User, now: datetime) -> None:
-    _transition(booking, OrderStatus.CONFIRMED, (OrderStatus.REQUESTED,), actor, "approve", now)
-    booking.decided_at = now
+    _transition(booking, OrderStatus.CONFIRMED, (OrderStatus.REQUESTED,), actor, "approve", now,
+                {"decided_at": now})
 
 
 def reject_booking(booking: Booking, actor: User, reason: str, now: datetime) -> None:
@@ -331,22 +346,23 @@ def reject_booking(booking: Booking, actor: User, reason: str, now: datetime) ->
     if not reason:
         raise DomainError(_l("请填写拒绝理由。"), field="reason")
     _transition(booking, OrderStatus.REJECTED, (OrderStatus.REQUESTED,), actor, "reject", now,
-                reason=reason)
-    booking.decided_at = now
-    booking.decision_reason = reason
+                {"decided_at": now, "decision_reason": reason}, reason=reason)
 
 
-def cancel_booking(booking: Booking, actor: User, reason: str, now: datetime) -> int:
-    """Cancel before the start; returns the fee (fen) the policy charges."""
+def cancel_booking(booking: Booking, actor: User, reason: str, now: datetime,
+                   by_provider: bool = False) -> int:
+    """Cancel before the start; returns the fee (fen) the policy charges the
+    firm. A provider cancelling its own slot never charges the firm."""
+    lock_for_transition(booking)
     if now >= booking.starts_at:
         raise InvalidTransition(_l("预约已开始，不能取消。"))
     approved = booking.status == OrderStatus.CONFIRMED
-    fee = rules.cancellation_fee(booking.quote_fen, booking.policy, booking.starts_at, now,
-                                 approved)
+    fee = 0 if by_provider else rules.cancellation_fee(
+        booking.quote_fen, booking.policy, booking.starts_at, now, approved)
     _transition(booking, OrderStatus.CANCELLED, (OrderStatus.REQUESTED, OrderStatus.CONFIRMED),
-                actor, "cancel", now, fee_fen=fee)
-    booking.cancel_reason = reason.strip() or None
-    booking.cancellation_fee_fen = fee
+                actor, "cancel", now,
+                {"cancel_reason": reason.strip() or None, "cancellation_fee_fen": fee},
+                fee_fen=fee)
     return fee
 
 
@@ -357,13 +373,14 @@ def check_in(booking: Booking, actor: User, now: datetime, at: datetime | None =
         raise DomainError(_l("上机时间不能晚于当前时间。"), field="checked_in_at")
     if at < booking.starts_at - timedelta(hours=1):
         raise DomainError(_l("上机时间早于预约开始时间过多。"), field="checked_in_at")
-    _transition(booking, OrderStatus.IN_USE, (OrderStatus.CONFIRMED,), actor, "check_in", now)
-    booking.checked_in_at = at
+    _transition(booking, OrderStatus.IN_USE, (OrderStatus.CONFIRMED,), actor, "check_in", now,
+                {"checked_in_at": at})
 
 
 def record_usage(booking: Booking, actor: User, checked_out_at: datetime,
                  now: datetime) -> int:
     """下机: record the end of use, bill it, complete the booking; returns the charge."""
+    lock_for_transition(booking)
     if booking.status != OrderStatus.IN_USE or booking.checked_in_at is None:
         raise InvalidTransition(_l("只有上机中的预约可以登记下机。"))
     if checked_out_at <= booking.checked_in_at:
@@ -372,10 +389,8 @@ def record_usage(booking: Booking, actor: User, checked_out_at: datetime,
         raise DomainError(_l("下机时间不能晚于当前时间。"), field="checked_out_at")
     charge = rules.usage_charge(booking.price_fen_per_hour, booking.policy, booking.starts_at,
                                 booking.ends_at, booking.checked_in_at, checked_out_at)
-    booking.checked_out_at = checked_out_at
-    booking.charge_fen = charge
-    booking.completed_at = now
     _transition(booking, OrderStatus.COMPLETED, (OrderStatus.IN_USE,), actor, "complete", now,
+                {"checked_out_at": checked_out_at, "charge_fen": charge, "completed_at": now},
                 charge_fen=charge)
     return charge
 
@@ -386,10 +401,8 @@ def confirm_booking(booking: Booking, actor: User, rating: int, comment: str,
     if not 1 <= rating <= 5:
         raise DomainError(_l("请选择 1 到 5 之间的评价。"), field="rating")
     _transition(booking, OrderStatus.CLOSED, (OrderStatus.COMPLETED,), actor, "confirm", now,
-                rating=rating)
-    booking.firm_confirmed_at = now
-    booking.rating = rating
-    booking.rating_comment = comment.strip() or None
+                {"firm_confirmed_at": now, "rating": rating,
+                 "rating_comment": comment.strip() or None}, rating=rating)
 
 
 STATUS_LABELS = {

@@ -221,3 +221,14 @@ def test_naive_datetimes_are_a_programming_error(instrument: Instrument,
     with pytest.raises(ValueError, match="aware"):
         place_booking(firm_user, BookingRequest(instrument.id, "entrusted", start,
                                                 start + timedelta(hours=1)), NOW)
+
+
+def test_a_provider_cancelling_charges_the_firm_nothing(
+    instrument: Instrument, firm_user: User, make_user: Callable[..., User]
+) -> None:
+    staff = make_user(org=instrument.provider)
+    booking = place_booking(firm_user, request_for(instrument, 10, 9), NOW)
+    services.approve_booking(booking, staff, NOW)
+    late = booking.starts_at - timedelta(hours=2)
+    assert services.cancel_booking(booking, staff, "仪器故障", late, by_provider=True) == 0
+    assert booking.cancellation_fee_fen == 0

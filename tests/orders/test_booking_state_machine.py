@@ -30,7 +30,6 @@ from booking.orders.clock import at_local
 from booking.orders.models import ACTIVE_STATUSES, Booking, OrderStatus
 from booking.orders.services import BookingRequest
 from instruments import services as catalogue
-from instruments.models import Instrument
 from tests.orders.conftest import NOW
 from tests.orders.test_booking_races import overlapping_active_pairs
 
