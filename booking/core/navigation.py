@@ -43,28 +43,36 @@ PUBLIC = (
     NavItem("instruments.services", _l("检测服务")),
 )
 
+NOTIFICATIONS = NavItem("orders.notifications", _l("消息"), badge_key="unread_notifications")
+
 BY_KIND: dict[str, tuple[NavItem, ...]] = {
     OrgKind.ENTERPRISE: (
         NavItem("accounts.home", _l("企业工作台")),
         *PUBLIC,
+        NavItem("orders.my_orders", _l("我的订单")),
+        NOTIFICATIONS,
     ),
     OrgKind.PROVIDER: (
         NavItem("accounts.home", _l("机构工作台")),
-        NavItem("provider_catalogue.instruments", _l("我的仪器")),
-        NavItem("provider_catalogue.services", _l("我的服务")),
-        NavItem("provider_catalogue.import_form", _l("批量导入")),
-        *PUBLIC,
+        NavItem("provider_orders.dashboard", _l("预约日程")),
+        NavItem("provider_orders.requests", _l("待审核"), badge_key="pending_requests"),
+        NavItem("provider_service_orders.queue", _l("检测委托")),
+        NavItem("provider_catalogue.instruments", _l("仪器与服务")),
+        NavItem("provider_orders.utilisation", _l("使用统计")),
+        NOTIFICATIONS,
     ),
     OrgKind.AUTHORITY: (
         NavItem("accounts.home", _l("管理工作台")),
         NavItem("admin.enterprises", _l("企业认证"), badge_key="pending_enterprises"),
         *PUBLIC,
+        NOTIFICATIONS,
     ),
     OrgKind.PLATFORM: (
         NavItem("accounts.home", _l("平台管理")),
         NavItem("admin.organizations", _l("成员机构")),
         NavItem("admin.enterprises", _l("企业认证"), badge_key="pending_enterprises"),
         *PUBLIC,
+        NOTIFICATIONS,
     ),
 }
 

@@ -33,7 +33,7 @@ from booking.orders.models import (
 )
 from booking.orders.signals import order_changed
 from instruments.classification import INSTRUMENT_STATUS_LABELS
-from instruments.models import Downtime, Instrument, ServiceMode
+from instruments.models import Downtime, Instrument, InstrumentPrice, ServiceMode
 
 
 class SlotTaken(DomainError):
@@ -215,6 +215,60 @@ def _slot_taken() -> SlotTaken:
 # --- placing ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BookingQuote:
+    """What the firm sees before confirming: price and policy snapshot."""
+
+    instrument: Instrument
+    price: InstrumentPrice
+    starts_at: datetime
+    ends_at: datetime
+    quote_fen: int
+    policy: dict[str, Any]
+
+
+def check_booking(user: User, instrument: Instrument, request: BookingRequest,
+                  now: datetime) -> tuple[Organization, InstrumentPrice]:
+    """Every rule of placing a booking, in order, without writing anything.
+    Returns the booking enterprise and the price row of the chosen mode."""
+    org = _check_requester(user, now)
+    if not instrument.is_bookable:
+        raise DomainError(
+            _l("该仪器当前不可预约（%(status)s）。",
+               status=INSTRUMENT_STATUS_LABELS.get(instrument.status, instrument.status))
+        )
+    price = instrument.price_for(request.service_mode)
+    if price is None:
+        raise DomainError(_l("该仪器不提供所选的服务方式。"), field="service_mode")
+    if ServiceMode(request.service_mode).needs_training and not has_training(
+        user.id, instrument.id, now
+    ):
+        raise DomainError(_l("自主上机须先取得该仪器的培训授权。"), field="service_mode")
+    _check_interval(instrument, price.lead_days, request.starts_at, request.ends_at, now)
+    _check_quotas(instrument, org.id, request.starts_at, request.ends_at, now)
+    if _overlapping_booking(instrument.id, request.starts_at, request.ends_at) is not None:
+        raise _slot_taken()
+    return org, price
+
+
+def quote_booking(user: User, request: BookingRequest, now: datetime,
+                  settings: rules.OrderSettings | None = None) -> BookingQuote:
+    """The quote step: the same checks as placing, no lock, no write."""
+    settings = settings or rules.OrderSettings()
+    instrument = db.session.get(Instrument, request.instrument_id)
+    if instrument is None:
+        raise NotFound(_l("仪器不存在。"))
+    _org, price = check_booking(user, instrument, request, now)
+    return BookingQuote(
+        instrument=instrument,
+        price=price,
+        starts_at=request.starts_at,
+        ends_at=request.ends_at,
+        quote_fen=rules.quote(price.price_fen_per_hour, request.starts_at, request.ends_at),
+        policy=rules.booking_policy(instrument, price, settings),
+    )
+
+
 def place_booking(user: User, request: BookingRequest, now: datetime,
                   settings: rules.OrderSettings | None = None) -> Booking:
     """Book instrument time for the user's enterprise.
@@ -242,23 +296,7 @@ def place_booking(user: User, request: BookingRequest, now: datetime,
                 raise DomainError(_l("重复的提交标识。"))
             return existing
 
-    org = _check_requester(user, now)
-    if not instrument.is_bookable:
-        raise DomainError(
-            _l("该仪器当前不可预约（%(status)s）。",
-               status=INSTRUMENT_STATUS_LABELS.get(instrument.status, instrument.status))
-        )
-    price = instrument.price_for(request.service_mode)
-    if price is None:
-        raise DomainError(_l("该仪器不提供所选的服务方式。"), field="service_mode")
-    if ServiceMode(request.service_mode).needs_training and not has_training(
-        user.id, instrument.id, now
-    ):
-        raise DomainError(_l("自主上机须先取得该仪器的培训授权。"), field="service_mode")
-    _check_interval(instrument, price.lead_days, request.starts_at, request.ends_at, now)
-    _check_quotas(instrument, org.id, request.starts_at, request.ends_at, now)
-    if _overlapping_booking(instrument.id, request.starts_at, request.ends_at) is not None:
-        raise _slot_taken()
+    org, price = check_booking(user, instrument, request, now)
 
     policy = rules.booking_policy(instrument, price, settings)
     approval = instrument.approval_required

@@ -20,7 +20,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -73,8 +72,8 @@ from booking.orders.forms import (
 from booking.orders.models import ACTIVE_STATUSES, Booking, OrderStatus, ServiceOrder
 from booking.orders.services import BookingRequest, SlotTaken, status_label
 from instruments import queries
-from instruments.classification import INSTRUMENT_STATUS_LABELS, SERVICE_MODE_LABELS
-from instruments.models import Instrument, InstrumentPrice, ServiceItem, ServiceMode
+from instruments.classification import SERVICE_MODE_LABELS
+from instruments.models import Instrument, ServiceItem, ServiceMode
 
 bp = Blueprint("orders", __name__)
 
@@ -223,53 +222,6 @@ def _labels() -> dict[str, Any]:
 
 
 # --- booking: the week calendar, the form and the quote -----------------------------------
-
-
-@dataclass(frozen=True)
-class BookingQuote:
-    instrument: Instrument
-    price: InstrumentPrice
-    starts_at: datetime
-    ends_at: datetime
-    quote_fen: int
-    policy: dict[str, Any]
-
-
-def preview_booking(
-    user: User, req: BookingRequest, now: datetime, settings: rules.OrderSettings
-) -> BookingQuote:
-    """The quote step: every rule `place_booking` applies, in the same order
-    and with the same messages, but without locking or writing anything."""
-    instrument = db.session.get(Instrument, req.instrument_id)
-    if instrument is None:
-        raise NotFound(_l("仪器不存在。"))
-    org = services._check_requester(user, now)
-    if not instrument.is_bookable:
-        raise DomainError(
-            _l(
-                "该仪器当前不可预约（%(status)s）。",
-                status=INSTRUMENT_STATUS_LABELS.get(instrument.status, instrument.status),
-            )
-        )
-    price = instrument.price_for(req.service_mode)
-    if price is None:
-        raise DomainError(_l("该仪器不提供所选的服务方式。"), field="service_mode")
-    if ServiceMode(req.service_mode).needs_training and not services.has_training(
-        user.id, instrument.id, now
-    ):
-        raise DomainError(_l("自主上机须先取得该仪器的培训授权。"), field="service_mode")
-    services._check_interval(instrument, price.lead_days, req.starts_at, req.ends_at, now)
-    services._check_quotas(instrument, org.id, req.starts_at, req.ends_at, now)
-    if services._overlapping_booking(instrument.id, req.starts_at, req.ends_at) is not None:
-        raise services._slot_taken()
-    return BookingQuote(
-        instrument=instrument,
-        price=price,
-        starts_at=req.starts_at,
-        ends_at=req.ends_at,
-        quote_fen=rules.quote(price.price_fen_per_hour, req.starts_at, req.ends_at),
-        policy=rules.booking_policy(instrument, price, settings),
-    )
 
 
 def _public_instrument(instrument_id: int) -> Instrument:
@@ -431,7 +383,9 @@ def quote_booking(instrument_id: int) -> ResponseReturnValue:
     if not form.validate():
         return _book_page(instrument, form, _form_day(form), mode, status=422)
     try:
-        quote = preview_booking(_actor(), _booking_request(instrument, form), _now(), _settings())
+        quote = services.quote_booking(
+            _actor(), _booking_request(instrument, form), _now(), _settings()
+        )
     except DomainError as error:
         return _refused(instrument, form, error)
     db.session.rollback()  # end the read transaction; the quote page writes nothing
