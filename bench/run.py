@@ -12,8 +12,15 @@ and each catalogue size (1,705 and 100,000 instruments):
    after_request, i.e. routing excluded, rendering included) and its own
    peak RSS, which is what one worker needs after serving these pages.
 
-Usage: bench/run.py [--scales 1705,100000] [--backends sqlite,postgresql]
-                    [--runs 50] [--keep]
+Then (bench/availability.py), on the same databases before they are
+dropped: week-availability latency with a realistically busy calendar; and
+(bench/bookings.py) booking throughput under gunicorn on a fresh PostgreSQL
+database: 1, 8 and 32 clients, free slots and one contended slot.
+
+Usage: bench/run.py [--only catalogue|bookings|availability]
+                    [--scales 1705,100000] [--backends sqlite,postgresql]
+                    [--runs 50] [--keep] [--workers 2,4,5] [--clients 1,8,32]
+                    [--seconds 10]
 """
 
 from __future__ import annotations
@@ -198,7 +205,32 @@ def _admin(sql: str) -> None:
         conn.execute(sql)
 
 
-def _run_one(backend: str, scale: int, runs: int, tmp: Path, keep: bool) -> dict[str, Any]:
+def _availability(url: str) -> dict[str, Any]:
+    """bench/availability.py in a child process, on a database holding the catalogue."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "availability.py"), url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT):
+            result: dict[str, Any] = json.loads(line.removeprefix(RESULT))
+            return result
+    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
+    raise SystemExit(f"availability child failed (exit {proc.returncode})")
+
+
+def _run_one(
+    backend: str,
+    scale: int,
+    runs: int,
+    tmp: Path,
+    keep: bool,
+    catalogue: bool = True,
+    availability: bool = False,
+) -> dict[str, Any]:
     if backend == "sqlite":
         url = f"sqlite:///{tmp / f'bench_{scale}.db'}"
         drop = None
@@ -217,7 +249,10 @@ def _run_one(backend: str, scale: int, runs: int, tmp: Path, keep: bool) -> dict
             f"{seeded['source']} in {seeded['seconds']:.0f} s; measuring …",
             flush=True,
         )
-        measured = _child("measure", url, str(runs))
+        measured = _child("measure", url, str(runs)) if catalogue else {}
+        if availability:
+            print(f"[{backend} {scale:,}] week availability …", flush=True)
+            measured["availability"] = _availability(url)
     finally:
         if drop and not keep:
             _admin(drop)
@@ -269,7 +304,16 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
+    parser.add_argument(
+        "--only",
+        choices=("catalogue", "bookings", "availability"),
+        help="run one part only (default: all three)",
+    )
+    parser.add_argument("--workers", default="2,4,5", help="gunicorn worker counts (bookings)")
+    parser.add_argument("--clients", default="1,8,32", help="concurrent clients (bookings)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per booking case")
     options = parser.parse_args()
+    parts = {options.only} if options.only else {"catalogue", "availability", "bookings"}
     scales = [int(s) for s in options.scales.split(",")]
     backends = options.backends.split(",")
     if "postgresql" in backends and not _postgres_answers():
@@ -279,13 +323,41 @@ def main() -> None:
         )
         backends = [b for b in backends if b != "postgresql"]
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for backend in backends:
-            for scale in scales:
-                result = _run_one(backend, scale, options.runs, Path(tmp), options.keep)
-                result["instruments"] = result["seed"]["instruments"]
-                results.append(result)
-    print(_table(results, options.runs))
+    if parts & {"catalogue", "availability"}:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            for backend in backends:
+                for scale in scales:
+                    result = _run_one(
+                        backend,
+                        scale,
+                        options.runs,
+                        Path(tmp),
+                        options.keep,
+                        catalogue="catalogue" in parts,
+                        availability="availability" in parts,
+                    )
+                    result["instruments"] = result["seed"]["instruments"]
+                    results.append(result)
+    if "catalogue" in parts:
+        print(_table(results, options.runs), flush=True)
+    if "availability" in parts:
+        from bench import availability
+
+        print(availability.table([r["availability"] for r in results]), flush=True)
+    if "bookings" in parts:
+        if "postgresql" not in backends:
+            print("Booking throughput needs PostgreSQL: skipped.", flush=True)
+            return
+        from bench import bookings
+
+        booked = bookings.run(
+            ADMIN_URL,
+            [int(w) for w in options.workers.split(",")],
+            [int(c) for c in options.clients.split(",")],
+            options.seconds,
+            progress=lambda message: print(message, flush=True),
+        )
+        print(bookings.table(booked, options.seconds), flush=True)
 
 
 if __name__ == "__main__":

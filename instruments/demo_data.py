@@ -2093,7 +2093,8 @@ _STATUS_WEIGHTS = (
     ("awaiting_repair", 4),
     ("awaiting_disposal", 2),
 )
-_SHARING_WEIGHTS = (("external", 88), ("internal", 9), ("none", 3))
+# The alliance's 1,705 instruments are the ones its members share with firms.
+_SHARING_WEIGHTS = (("external", 100),)
 # ((weekdays, from, until), weight)
 _OPENING = (
     (("12345", time(8, 30), time(17, 30)), 68),

@@ -102,12 +102,13 @@ def _has_sequence(conn: Any) -> bool:
 @pytest.fixture(autouse=True)
 def _fresh_user_per_request(app: Flask) -> Iterator[None]:
     """The test's app context is reused by the test client's requests, so
-    flask-login's cached `g._login_user` would leak from one request (or from
-    `login_as`) into the next. Each request must find its user from its own
-    cookie, as in production."""
+    flask-login's cached `g._login_user` and Flask-Babel's cached locale would
+    leak from one request (or from `login_as`) into the next. Each request
+    must find its user and language from its own cookie, as in production."""
 
     def forget(sender: Flask, **extra: Any) -> None:
         g.pop("_login_user", None)
+        g.pop("_flask_babel", None)  # the locale, too, is chosen per request
 
     request_started.connect(forget, app)
     yield

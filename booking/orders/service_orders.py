@@ -31,7 +31,7 @@ from booking.extensions import db
 from booking.orders import policy as rules
 from booking.orders.clock import local, week_start
 from booking.orders.models import OrderStatus, ServiceOrder
-from booking.orders.services import active_suspension, status_label
+from booking.orders.services import active_suspension, lock_for_transition, status_label
 from booking.orders.signals import order_changed
 from instruments.models import ServiceItem
 
@@ -323,6 +323,7 @@ def _transition(
 
 
 def _require(order: ServiceOrder, allowed_from: tuple[OrderStatus, ...]) -> None:
+    lock_for_transition(order)  # a person and a scheduler sweep cannot both win
     if order.status not in allowed_from:
         raise InvalidTransition(
             _l("该检测委托当前状态（%(status)s）不允许此操作。", status=status_label(order.status))

@@ -350,6 +350,7 @@ def lock_for_transition(order: Any) -> None:
     person's action and a scheduler sweep on the same order cannot both win
     (the later one sees the earlier one's status and is refused)."""
     serialize_writes(db.session)
+    db.session.flush()  # the refresh below must not drop this transaction's own changes
     db.session.refresh(order, with_for_update=True)
 
 

@@ -322,10 +322,20 @@ def book(instrument_id: int) -> ResponseReturnValue:
     if start is not None:
         form.starts_at.data = start
         day = day or start.date()
+    if day is None:
+        day = _first_bookable_day(instrument, mode)
     duration = parse_int(request.args.get("duration"), 0, 0, 10_000)
     valid = [m for m, _label in duration_choices(instrument)]
     form.duration.data = duration if duration in valid else (valid[0] if valid else 0)
     return _book_page(instrument, form, day, mode, notice=notice)
+
+
+def _first_bookable_day(instrument: Instrument, mode: str | None) -> date:
+    """Open on the week the lead time of `mode` first allows, not on a week
+    whose every slot is too soon."""
+    price = instrument.price_for(mode) if mode else None
+    lead = price.lead_days if price is not None else 0
+    return local(_now() + timedelta(days=lead)).date()
 
 
 def _form_day(form: BookingForm) -> date | None:
