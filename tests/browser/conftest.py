@@ -19,6 +19,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from booking import create_app
+from booking.extensions import db
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -51,6 +52,8 @@ def live_server(app: Flask) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    with served.app_context():
+        db.engine.dispose()  # close its pooled connections before the interpreter exits
 
 
 @pytest.fixture(scope="session")
