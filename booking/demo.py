@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
+from flask import current_app
 from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.orm import selectinload
 
 from booking.accounts.models import (
     Organization,
@@ -35,10 +39,23 @@ from booking.accounts.models import (
     UserRole,
     VerificationStatus,
 )
+from booking.audit.models import AuditEvent
+from booking.audit.services import record
 from booking.extensions import db, utcnow
+from booking.orders.clock import at_local, local, week_start
+from booking.orders.models import Booking, OrderStatus, ServiceOrder, UtilisationSnapshot
+from booking.orders.policy import (
+    OrderSettings,
+    booking_policy,
+    cancellation_fee,
+    quote,
+    usage_charge,
+)
+from booking.orders.service_orders import remaining_capacity, service_policy
+from booking.orders.utilisation import last_months, snapshot_month
 from instruments import demo_data
 from instruments.demo_data import EnterpriseSpec, ProviderSpec
-from instruments.models import Instrument, InstrumentPrice, ServiceItem
+from instruments.models import Downtime, Instrument, InstrumentPrice, ServiceItem, ServiceMode
 from instruments.services import refresh_instrument_search, refresh_service_item_search
 
 DEMO_PASSWORD = "Demo-2026-pass"  # noqa: S105 -- published on purpose: the demo sign-ins
@@ -92,7 +109,7 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
         "provider@demo.yrd",
         "硅酸盐所测试平台",
         "provider:sic-jd",
-        "edit own instruments (色谱, 质谱), prices, import CSV",
+        "approve requests, record usage, see utilisation",
         UserRole.STAFF,
     ),
     DemoLogin(
@@ -107,7 +124,7 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
         "enterprise@demo.yrd",
         "嘉驰科技研发部",
         "enterprise:demo-jiading",
-        "search 色谱, open an instrument, book later",
+        "search 色谱, book an instrument, see my orders",
     ),
     DemoLogin(
         "enterprise (Suzhou)",
@@ -191,6 +208,8 @@ def seed(
     _seed_users(orgs, summary, now)
     _seed_instruments(orgs, total_instruments, summary, say, now)
     _seed_service_items(orgs, summary, now)
+    db.session.flush()
+    _seed_orders(orgs, summary, say, now)
     db.session.flush()
 
     summary.totals = _totals()
@@ -557,8 +576,683 @@ def _totals() -> dict[str, int]:
     totals["instruments"] = _count(select(func.count(Instrument.id)))
     totals["instrument prices"] = _count(select(func.count()).select_from(InstrumentPrice))
     totals["service items"] = _count(select(func.count(ServiceItem.id)))
+    totals["bookings"] = _count(select(func.count(Booking.id)))
+    totals["service orders"] = _count(select(func.count(ServiceOrder.id)))
+    totals["utilisation snapshots"] = _count(select(func.count(UtilisationSnapshot.id)))
     return totals
 
 
 def _count(stmt: Any) -> int:
     return int(db.session.scalar(stmt) or 0)
+
+
+# --- orders: a past and a near future for the dashboards ------------------------------
+
+# Every demo order carries an idempotency key with these prefixes: while one
+# exists, the demo's orders are there and a re-run leaves them alone.
+BOOKING_KEY = "demo-b-"
+SERVICE_ORDER_KEY = "demo-s-"
+HISTORY_BOOKINGS = 480
+HISTORY_PROVIDERS = 20  # besides provider@demo.yrd's institute
+HISTORY_SHARE_OWN = 0.35  # of the history on provider@demo.yrd's instruments
+UPCOMING_REQUESTED = 10
+UPCOMING_CONFIRMED = 15
+UPCOMING_DAYS = 14
+MAX_INSTRUMENTS_PER_PROVIDER = 80  # the realistic set has at most 72
+BOOKER_FIRMS = 14  # verified firms, besides the two demo ones, that get a booking contact
+OWN_PROVIDER = "provider:sic-jd"  # provider@demo.yrd's
+SECOND_PROVIDER = "provider:sinano"  # provider2@demo.yrd's
+DEMO_FIRM = "enterprise:demo-jiading"
+DEMO_FIRM_SUZHOU = "enterprise:demo-suzhou"
+# Demo bookings keep this much room between them on an instrument: a late
+# check-out or an early check-in never runs into the neighbouring session.
+_GAP = timedelta(hours=2)
+
+_BOOKING = cast(Table, Booking.__table__)
+_AUDIT_EVENT = cast(Table, AuditEvent.__table__)
+
+_PURPOSES = (
+    "新材料样品成分分析",
+    "产品质量一致性检测",
+    "研发样品表征",
+    "失效分析",
+    "工艺优化对比实验",
+    "客户来料检验",
+    "国家标准方法验证",
+    "小批量试产样品测试",
+)
+_SAMPLE_NOTES = (
+    "",
+    "样品 3 个，常温保存",
+    "粉末样品约 5 g",
+    "薄膜样品，尺寸 10 mm × 10 mm",
+    "液体样品 2 瓶，需避光",
+    "金属块样 2 件",
+)
+_REJECT_REASONS = (
+    "该时段仪器安排期间核查，请改约其他时段。",
+    "样品前处理要求不符，请先与机组联系确认。",
+    "该时段已安排内部课题测试，抱歉。",
+)
+_CANCEL_REASONS = ("项目计划调整", "样品未按时准备好", "改约其他时段", "")
+_COMMENTS = ("数据质量好，老师很专业。", "按时完成，沟通顺畅。", "机时安排灵活。", "", "", "")
+
+
+@dataclass
+class _Bookable:
+    """An instrument as the demo books it: usable prices, opening hours, and
+    the intervals already taken (padded)."""
+
+    instrument: Instrument
+    prices: list[InstrumentPrice]
+    durations: list[int]  # minutes: multiples of the slot, 1–4 h, within the policy
+    open_minute: int
+    window: int  # opening minutes in a day
+    weekdays: str
+    busy: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def free(self, starts_at: datetime, ends_at: datetime) -> bool:
+        return all(ends_at + _GAP <= s or starts_at >= e + _GAP for s, e in self.busy)
+
+    def take(self, starts_at: datetime, ends_at: datetime) -> None:
+        self.busy.append((starts_at, ends_at))
+
+
+def _bookable(instrument: Instrument) -> _Bookable | None:
+    prices = [
+        p
+        for p in sorted(instrument.prices, key=lambda p: p.mode)
+        if not ServiceMode(p.mode).needs_training
+    ]
+    slot = instrument.slot_minutes
+    if not instrument.is_bookable or not prices or slot <= 0:
+        return None
+    open_minute = instrument.open_from.hour * 60 + instrument.open_from.minute
+    until = instrument.open_until.hour * 60 + instrument.open_until.minute
+    window = until - open_minute
+    low, high = max(60, instrument.min_minutes), min(240, instrument.max_minutes, window)
+    durations = [m for m in range(slot, high + 1, slot) if m >= low]
+    if not durations:
+        return None
+    return _Bookable(instrument, prices, durations, open_minute, window, instrument.open_weekdays)
+
+
+def _pick_slot(rng: random.Random, b: _Bookable, day: date) -> tuple[datetime, datetime] | None:
+    """An opening-hours-aligned interval on `day`, or None when it is closed."""
+    if str(day.isoweekday()) not in b.weekdays:
+        return None
+    minutes = rng.choice(b.durations)
+    slot = b.instrument.slot_minutes
+    start = b.open_minute + slot * rng.randrange((b.window - minutes) // slot + 1)
+    starts_at = at_local(day, dt_time(start // 60, start % 60))
+    return starts_at, starts_at + timedelta(minutes=minutes)
+
+
+@dataclass
+class _Order:
+    """One demo booking: its row and the audit trail of how it got there."""
+
+    row: dict[str, Any]
+    events: list[tuple[User | None, str, str | None, str, datetime, dict[str, Any]]]
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+class _OrderMaker:
+    """Builds the demo's bookings in memory, never two on one instrument at once."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        now: datetime,
+        settings: OrderSettings,
+        provider_staff: dict[int, User],
+    ) -> None:
+        self.rng = rng
+        self.now = now
+        self.settings = settings
+        self.provider_staff = provider_staff
+        self.orders: list[_Order] = []
+        self.no_show_pairs: set[tuple[int, int]] = set()
+        self.week_minutes: Counter[tuple[int, int, date]] = Counter()
+        self.future: Counter[tuple[int, int]] = Counter()
+
+    def _fits_quotas(self, b: _Bookable, firm: int, starts_at: datetime, minutes: int) -> bool:
+        instrument = b.instrument
+        week = (instrument.id, firm, week_start(local(starts_at).date()))
+        if (
+            instrument.max_hours_per_week is not None
+            and self.week_minutes[week] + minutes > instrument.max_hours_per_week * 60
+        ):
+            return False
+        return not (
+            starts_at > self.now
+            and instrument.max_future_bookings is not None
+            and self.future[(instrument.id, firm)] >= instrument.max_future_bookings
+        )
+
+    def add(
+        self,
+        b: _Bookable,
+        booker: tuple[Organization, User],
+        starts_at: datetime,
+        ends_at: datetime,
+        outcome: str,
+        created_at: datetime | None = None,
+    ) -> bool:
+        """Book [starts_at, ends_at) and play it to `outcome`: requested,
+        confirmed, closed, auto_closed, completed, cancelled, rejected,
+        expired or no_show. False (nothing added) when the slot or a quota
+        says no."""
+        rng, now = self.rng, self.now
+        firm, user = booker
+        instrument = b.instrument
+        minutes = int((ends_at - starts_at).total_seconds() // 60)
+        if not b.free(starts_at, ends_at) or not self._fits_quotas(b, firm.id, starts_at, minutes):
+            return False
+        price = rng.choice(b.prices)
+        approval = instrument.approval_required
+        if outcome in ("requested", "rejected", "expired") and not approval:
+            return False
+        if outcome == "no_show" and (firm.id, instrument.id) in self.no_show_pairs:
+            outcome = "closed"
+        if created_at is None:
+            ahead = timedelta(days=price.lead_days + rng.uniform(0.2, 10))
+            created_at = _minute(starts_at - ahead)
+        elif starts_at < created_at + timedelta(days=price.lead_days):
+            return False
+        policy = booking_policy(instrument, price, self.settings)
+        quote_fen = quote(price.price_fen_per_hour, starts_at, ends_at)
+        staff = self.provider_staff.get(instrument.provider_id)
+        first = OrderStatus.REQUESTED if approval else OrderStatus.CONFIRMED
+        row: dict[str, Any] = {
+            "instrument_id": instrument.id,
+            "enterprise_id": firm.id,
+            "user_id": user.id,
+            "service_mode": price.mode,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "purpose": rng.choice(_PURPOSES),
+            "sample_notes": rng.choice(_SAMPLE_NOTES),
+            "price_fen_per_hour": price.price_fen_per_hour,
+            "quote_fen": quote_fen,
+            "policy": policy,
+            "respond_by": (
+                min(starts_at, created_at + timedelta(hours=self.settings.approval_window_hours))
+                if approval
+                else None
+            ),
+            "decided_at": None if approval else created_at,
+            "created_at": created_at,
+        }
+        events: list[tuple[User | None, str, str | None, str, datetime, dict[str, Any]]] = [
+            (user, "booking.place", None, first, created_at, {})
+        ]
+        status: str = first
+
+        def move(actor: User | None, action: str, to: str, at: datetime, **detail: Any) -> None:
+            nonlocal status
+            events.append((actor, f"booking.{action}", status, to, at, detail))
+            status = to
+
+        if approval:
+            respond_by = row["respond_by"]
+            decided = _minute(created_at + timedelta(hours=rng.uniform(1, 30)))
+            decided = min(decided, respond_by - timedelta(minutes=5), now - timedelta(minutes=5))
+            if outcome == "rejected":
+                reason = rng.choice(_REJECT_REASONS)
+                row.update(decided_at=decided, decision_reason=reason)
+                move(staff, "reject", OrderStatus.REJECTED, decided, reason=reason)
+            elif outcome == "expired":
+                move(None, "expire", OrderStatus.EXPIRED, respond_by + timedelta(minutes=5))
+            elif outcome != "requested":
+                if decided <= created_at:
+                    return False
+                row["decided_at"] = decided
+                move(staff, "approve", OrderStatus.CONFIRMED, decided)
+        if outcome == "cancelled":
+            latest = min(starts_at, now) - timedelta(hours=1)
+            earliest = max(created_at, row["decided_at"] or created_at) + timedelta(minutes=30)
+            if latest <= earliest:
+                return False
+            at = _minute(earliest + (latest - earliest) * rng.random())
+            fee = cancellation_fee(quote_fen, policy, starts_at, at, status == "confirmed")
+            reason = rng.choice(_CANCEL_REASONS)
+            row.update(cancel_reason=reason or None, cancellation_fee_fen=fee)
+            move(user, "cancel", OrderStatus.CANCELLED, at, fee_fen=fee)
+        elif outcome == "no_show":
+            grace = timedelta(minutes=self.settings.no_show_grace_minutes + 5)
+            move(None, "no_show", OrderStatus.NO_SHOW, starts_at + grace)
+            self.no_show_pairs.add((firm.id, instrument.id))
+        elif outcome in ("closed", "auto_closed", "completed"):
+            checked_in = starts_at + timedelta(minutes=rng.randint(-15, 15))
+            if rng.random() < 0.2:
+                checked_out = ends_at + timedelta(minutes=rng.randint(15, 100))  # overran
+            else:
+                checked_out = ends_at + timedelta(minutes=rng.randint(-25, 10))
+            completed = checked_out + timedelta(minutes=rng.randint(2, 40))
+            if completed >= now:
+                return False
+            charge = usage_charge(
+                price.price_fen_per_hour, policy, starts_at, ends_at, checked_in, checked_out
+            )
+            row.update(
+                checked_in_at=checked_in,
+                checked_out_at=checked_out,
+                charge_fen=charge,
+                completed_at=completed,
+            )
+            move(staff, "check_in", OrderStatus.IN_USE, checked_in)
+            move(staff, "complete", OrderStatus.COMPLETED, completed, charge_fen=charge)
+            window = timedelta(days=self.settings.confirm_window_days)
+            confirmed = _minute(completed + timedelta(hours=rng.uniform(2, 96)))
+            auto = completed + window + timedelta(minutes=rng.randint(5, 60))
+            recent = completed > now - timedelta(days=5) and rng.random() < 0.6
+            if outcome == "closed" and confirmed < now and not recent:
+                rating = rng.choices((3, 4, 5), weights=(1, 4, 6))[0]
+                comment = rng.choice(_COMMENTS)
+                row.update(firm_confirmed_at=confirmed, rating=rating)
+                row.update(rating_comment=comment or None)
+                move(user, "confirm", OrderStatus.CLOSED, confirmed, rating=rating)
+            elif outcome == "auto_closed" and auto < now:
+                move(None, "auto_close", OrderStatus.CLOSED, auto)
+            elif completed + window <= now:
+                return False  # the nightly job would have closed it
+        row.update(
+            status=status,
+            updated_at=events[-1][4],
+            idempotency_key=f"{BOOKING_KEY}{len(self.orders) + 1:04d}",
+        )
+        b.take(starts_at, ends_at)
+        if status not in ("rejected", "expired", "cancelled"):
+            self.week_minutes[(instrument.id, firm.id, week_start(local(starts_at).date()))] += (
+                minutes
+            )
+        if status in ("requested", "confirmed"):
+            self.future[(instrument.id, firm.id)] += 1
+        self.orders.append(_Order(row, events))
+        return True
+
+
+_HISTORY_OUTCOMES = (
+    ("closed", 80),
+    ("auto_closed", 5),
+    ("cancelled", 5),
+    ("rejected", 3),
+    ("expired", 2),
+    ("no_show", 2),
+)
+
+
+def _seed_orders(
+    orgs: dict[str, Organization], summary: SeedSummary, say: Progress, now: datetime
+) -> None:
+    """Six months of bookings on provider@demo.yrd's institute and 20 other
+    providers, the next two weeks' requests and confirmations on the
+    institute's instruments, a few service orders, their audit trails, and
+    the utilisation snapshots of those months. Skipped as a whole once any
+    demo order exists."""
+    demo_keys = (
+        select(Booking.id).where(Booking.idempotency_key.like(f"{BOOKING_KEY}%")).limit(1),
+        select(ServiceOrder.id)
+        .where(ServiceOrder.idempotency_key.like(f"{SERVICE_ORDER_KEY}%"))
+        .limit(1),
+    )
+    if any(db.session.scalar(stmt) is not None for stmt in demo_keys):
+        return
+    users = {
+        u.email: u
+        for u in db.session.scalars(
+            select(User).where(User.email.in_([d.email for d in DEMO_LOGINS]))
+        )
+    }
+    own = orgs.get(OWN_PROVIDER)
+    bookers = _bookers(orgs, users, summary, now)
+    if own is None or len(bookers) < 2:
+        return
+    rng = random.Random(f"{demo_data.SEED}-orders")
+    settings = OrderSettings.from_config(current_app.config)
+    provider_staff = {
+        users[d.email].organization_id: users[d.email]
+        for d in DEMO_LOGINS
+        if d.org.startswith("provider:") and d.email in users
+    }
+    # provider2@demo.yrd's institute, and more picked at random.
+    others = sorted(
+        k for k in orgs if k.startswith("provider:") and k not in (OWN_PROVIDER, SECOND_PROVIDER)
+    )
+    chosen = [SECOND_PROVIDER] if SECOND_PROVIDER in orgs else []
+    chosen += rng.sample(others, min(HISTORY_PROVIDERS - len(chosen), len(others)))
+    provider_ids = [own.id, *(orgs[key].id for key in chosen)]
+
+    months = last_months(now, 6)
+    first_day = months[0]
+    today = local(now).date()
+    by_provider = _bookables(provider_ids, at_local(first_day, dt_time(0)), now)
+    maker = _OrderMaker(rng, now, settings, provider_staff)
+    weights = [b_weight for _b, b_weight in bookers]
+    firms = [booker for booker, _w in bookers]
+
+    # The past: used, billed and mostly rated; a few that went otherwise.
+    own_bookables = by_provider.get(own.id, [])
+    other_bookables = [b for pid in provider_ids[1:] for b in by_provider.get(pid, [])]
+    days = [first_day + timedelta(days=n) for n in range((today - first_day).days)]
+    outcomes, outcome_weights = zip(*_HISTORY_OUTCOMES, strict=True)
+    attempts = 0
+    while len(maker.orders) < HISTORY_BOOKINGS and days and attempts < HISTORY_BOOKINGS * 20:
+        attempts += 1
+        pool = own_bookables if rng.random() < HISTORY_SHARE_OWN else other_bookables
+        if not pool:
+            pool = own_bookables or other_bookables
+        if not pool:
+            break
+        b = rng.choice(pool)
+        slot = _pick_slot(rng, b, rng.choice(days))
+        if slot is None:
+            continue
+        booker = rng.choices(firms, weights)[0]
+        maker.add(b, booker, *slot, rng.choices(outcomes, outcome_weights)[0])
+    history = len(maker.orders)
+
+    # The next two weeks on provider@demo.yrd's instruments: requests to
+    # answer (some by the demo firm), confirmed sessions to record.
+    upcoming_days = [today + timedelta(days=n) for n in range(1, UPCOMING_DAYS + 1)]
+    for outcome, wanted in (("requested", UPCOMING_REQUESTED), ("confirmed", UPCOMING_CONFIRMED)):
+        made = attempts = 0
+        pool = [
+            b for b in own_bookables if outcome != "requested" or b.instrument.approval_required
+        ]
+        while made < wanted and pool and attempts < wanted * 50:
+            attempts += 1
+            b = rng.choice(pool)
+            slot = _pick_slot(rng, b, rng.choice(upcoming_days))
+            if slot is None:
+                continue
+            booker = firms[0] if made < 3 else rng.choices(firms, weights)[0]
+            if outcome == "requested":
+                placed = now - timedelta(hours=rng.uniform(1, 40))
+            else:
+                placed = now - timedelta(hours=rng.uniform(2, 24 * 6))
+            if maker.add(b, booker, *slot, outcome, created_at=_minute(placed)):
+                made += 1
+
+    _insert_bookings(maker.orders)
+    service_orders = _seed_service_orders(orgs, own, firms, provider_staff, rng, settings, now)
+    db.session.flush()
+    snapshots = sum(snapshot_month(month, now) for month in months)
+    for kind, count in (
+        ("bookings", len(maker.orders)),
+        ("service orders", service_orders),
+        ("utilisation snapshots", snapshots),
+    ):
+        if count:
+            summary.add(kind, count)
+    say(
+        f"orders: {history:,} past and {len(maker.orders) - history} upcoming bookings, "
+        f"{service_orders} service orders"
+    )
+
+
+def _bookers(
+    orgs: dict[str, Organization], users: dict[str, User], summary: SeedSummary, now: datetime
+) -> list[tuple[tuple[Organization, User], int]]:
+    """The firms that book, each with its booking user and a weight: the two
+    demo firms (their demo sign-ins) and a few verified firms, which get a
+    contact user sharing the demo password."""
+    out: list[tuple[tuple[Organization, User], int]] = []
+    for key, email, weight in (
+        (DEMO_FIRM, "enterprise@demo.yrd", 18),
+        (DEMO_FIRM_SUZHOU, "enterprise.suzhou@demo.yrd", 12),
+    ):
+        org, user = orgs.get(key), users.get(email)
+        if org is not None and user is not None and org.is_verified:
+            out.append(((org, user), weight))
+    template = users.get("enterprise@demo.yrd") or next(iter(users.values()), None)
+    if template is None:
+        return out
+    specs = [
+        spec
+        for spec in demo_data.enterprises()
+        if f"enterprise:{spec.key}" not in (DEMO_FIRM, DEMO_FIRM_SUZHOU)
+        and orgs[f"enterprise:{spec.key}"].is_verified
+        and not spec.key.startswith("demo-")
+    ]
+    picked = random.Random(f"{demo_data.SEED}-bookers").sample(specs, min(BOOKER_FIRMS, len(specs)))
+    emails = [f"orders.{spec.key}@demo.yrd" for spec in picked]
+    existing = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(emails)))}
+    for spec, email in zip(picked, emails, strict=True):
+        org = orgs[f"enterprise:{spec.key}"]
+        user = existing.get(email)
+        if user is None:
+            user = User(
+                organization=org,
+                email=email,
+                name=spec.contact_name,
+                role=UserRole.STAFF,
+                locale="zh_Hans",
+                active=True,
+                password_hash=template.password_hash,
+                password_changed_at=now,
+                created_at=now,
+            )
+            db.session.add(user)
+            summary.add("users")
+        out.append(((org, user), 5))
+    db.session.flush()
+    return out
+
+
+def _bookables(
+    provider_ids: list[int], since: datetime, now: datetime
+) -> dict[int, list[_Bookable]]:
+    """The providers' bookable instruments, by provider, with what their
+    calendars already hold (other bookings, downtime) marked busy."""
+    # The first instruments of each provider (all of them in the realistic
+    # set): a 100,000-instrument load books the same few hundred.
+    per_provider: Counter[int] = Counter()
+    wanted: list[int] = []
+    for instrument_id, provider_id in db.session.execute(
+        select(Instrument.id, Instrument.provider_id)
+        .where(Instrument.provider_id.in_(provider_ids))
+        .order_by(Instrument.provider_id, Instrument.internal_no, Instrument.id)
+    ):
+        per_provider[provider_id] += 1
+        if per_provider[provider_id] <= MAX_INSTRUMENTS_PER_PROVIDER:
+            wanted.append(instrument_id)
+    instruments = db.session.scalars(
+        select(Instrument)
+        .where(Instrument.id.in_(wanted))
+        .options(selectinload(Instrument.prices))
+        .order_by(Instrument.provider_id, Instrument.internal_no, Instrument.id)
+    ).all()
+    out: dict[int, list[_Bookable]] = {}
+    by_id: dict[int, _Bookable] = {}
+    for instrument in instruments:
+        b = _bookable(instrument)
+        if b is not None:
+            out.setdefault(instrument.provider_id, []).append(b)
+            by_id[instrument.id] = b
+    if not by_id:
+        return out
+    taken = db.session.execute(
+        select(Booking.instrument_id, Booking.starts_at, Booking.ends_at).where(
+            Booking.instrument_id.in_(list(by_id)),
+            Booking.ends_at > since - timedelta(days=1),
+        )
+    ).all()
+    closed = db.session.execute(
+        select(Downtime.instrument_id, Downtime.starts_at, Downtime.ends_at).where(
+            Downtime.instrument_id.in_(list(by_id)),
+            Downtime.ends_at > since - timedelta(days=1),
+        )
+    ).all()
+    for instrument_id, starts_at, ends_at in [*taken, *closed]:
+        by_id[instrument_id].take(starts_at, ends_at)
+    return out
+
+
+def _insert_bookings(orders: list[_Order]) -> None:
+    """The bookings, then their audit trails, each in multi-row INSERTs.
+
+    The events are the rows `booking.audit.services.record` writes for the
+    same transitions; a few thousand ORM objects would be inserted one by
+    one on SQLite (they need their ids back), several times slower."""
+    if not orders:
+        return
+    columns = sorted({name for order in orders for name in order.row})
+    rows = [{name: order.row.get(name) for name in columns} for order in orders]
+    returned = db.session.execute(
+        insert(_BOOKING).returning(_BOOKING.c.id, _BOOKING.c.idempotency_key), rows
+    )
+    ids = {key: booking_id for booking_id, key in returned}
+    events = [
+        {
+            "at": at,
+            "actor_user_id": actor.id if actor else None,
+            "actor_org_id": actor.organization_id if actor else None,
+            "action": action,
+            "object_type": "booking",
+            "object_id": ids[order.row["idempotency_key"]],
+            "from_state": before,
+            "to_state": after,
+            "detail": detail,
+        }
+        for order in orders
+        for actor, action, before, after, at, detail in order.events
+    ]
+    for chunk in _chunks(events, CHUNK):
+        db.session.execute(insert(_AUDIT_EVENT), chunk)
+
+
+def _seed_service_orders(
+    orgs: dict[str, Organization],
+    own: Organization,
+    firms: list[tuple[Organization, User]],
+    provider_staff: dict[int, User],
+    rng: random.Random,
+    settings: OrderSettings,
+    now: datetime,
+) -> int:
+    """A handful of testing orders on provider@demo.yrd's institute's service
+    items (or a testing body's, if it offers none), one in each state."""
+    items = list(
+        db.session.scalars(
+            select(ServiceItem)
+            .where(ServiceItem.provider_id == own.id, ServiceItem.active.is_(True))
+            .order_by(ServiceItem.code)
+        )
+    )
+    if not items:
+        testing = [
+            f"provider:{p.key}" for p in demo_data.providers() if p.provider_type == "testing_body"
+        ]
+        for key in testing:
+            org = orgs.get(key)
+            if org is None:
+                continue
+            items = list(
+                db.session.scalars(
+                    select(ServiceItem)
+                    .where(ServiceItem.provider_id == org.id, ServiceItem.active.is_(True))
+                    .order_by(ServiceItem.code)
+                )
+            )
+            if items:
+                break
+    if not items or not firms:
+        return 0
+    this_week = week_start(local(now).date())
+    # (status, booker, weeks from this week, days since placed)
+    plan = (
+        ("requested", firms[0], 1, 0.2),
+        ("requested", firms[-1], 2, 1.0),
+        ("confirmed", firms[1 % len(firms)], 1, 2.0),
+        ("in_use", firms[2 % len(firms)], 0, 6.0),
+        ("completed", firms[0], -1, 12.0),
+        ("closed", firms[3 % len(firms)], -4, 34.0),
+        ("closed", firms[0], -8, 62.0),
+        ("rejected", firms[4 % len(firms)], -2, 18.0),
+        ("cancelled", firms[1 % len(firms)], -3, 25.0),
+    )
+    made = 0
+    for n, (status, (firm, user), weeks, days_ago) in enumerate(plan, start=1):
+        item = items[(n - 1) % len(items)]
+        week = this_week + timedelta(weeks=weeks)
+        room = remaining_capacity(item, week)
+        quantity = min(room, rng.randint(1, 6))
+        if quantity < 1:
+            continue
+        placed = _minute(now - timedelta(days=days_ago))
+        order = ServiceOrder(
+            service_item_id=item.id,
+            enterprise_id=firm.id,
+            user_id=user.id,
+            quantity=quantity,
+            week_start=week,
+            status=OrderStatus.REQUESTED,
+            purpose=rng.choice(_PURPOSES),
+            sample_notes=rng.choice(_SAMPLE_NOTES[1:]),
+            unit_price_fen=item.unit_price_fen,
+            quote_fen=item.unit_price_fen * quantity,
+            policy=service_policy(item, settings),
+            idempotency_key=f"{SERVICE_ORDER_KEY}{n:02d}",
+            respond_by=placed + timedelta(hours=settings.approval_window_hours),
+            created_at=placed,
+            updated_at=placed,
+        )
+        db.session.add(order)
+        db.session.flush()
+        staff = provider_staff.get(item.provider_id)
+        trail: list[tuple[User | None, str, str, datetime, dict[str, Any]]] = [
+            (user, "place", OrderStatus.REQUESTED, placed, {"quantity": quantity})
+        ]
+        decided = placed + timedelta(hours=rng.uniform(2, 20))
+        if status == "rejected":
+            order.decided_at = decided
+            order.decision_reason = rng.choice(_REJECT_REASONS)
+            trail.append((staff, "reject", OrderStatus.REJECTED, decided, {}))
+        elif status != "requested":
+            order.decided_at = decided
+            trail.append((staff, "accept", OrderStatus.CONFIRMED, decided, {}))
+        if status == "cancelled":
+            at = decided + timedelta(days=1)
+            order.cancel_reason = rng.choice(_CANCEL_REASONS[:3])
+            trail.append((user, "cancel", OrderStatus.CANCELLED, at, {}))
+        if status in ("in_use", "completed", "closed"):
+            received = decided + timedelta(days=rng.uniform(1, 3))
+            order.samples_received_at = received
+            trail.append((staff, "receive", OrderStatus.IN_USE, received, {}))
+        if status in ("completed", "closed"):
+            done = min(now - timedelta(days=1), received + timedelta(days=item.turnaround_days))
+            # The report itself stays with the provider: no file for the demo.
+            order.samples_tested = quantity
+            order.charge_fen = item.unit_price_fen * quantity
+            order.completed_at = done
+            billed = {"samples_tested": quantity, "charge_fen": order.charge_fen}
+            trail.append((staff, "complete", OrderStatus.COMPLETED, done, billed))
+        if status == "closed":
+            at = done + timedelta(days=rng.uniform(0.5, 3))
+            order.firm_confirmed_at = at
+            order.rating = rng.choice((4, 5))
+            trail.append((user, "confirm", OrderStatus.CLOSED, at, {"rating": order.rating}))
+        before: str | None = None
+        for actor, action, to, at, detail in trail:
+            if action == "place":
+                detail = {**detail, "week_start": week.isoformat()}
+            record(
+                actor,
+                f"service_order.{action}",
+                "service_order",
+                order.id,
+                from_state=before,
+                to_state=to,
+                now=at,
+                **detail,
+            )
+            before = to
+        order.status = trail[-1][2]
+        order.updated_at = trail[-1][3]
+        made += 1
+    return made

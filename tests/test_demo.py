@@ -4,15 +4,27 @@ seed article, valid identities, sign-ins that work, idempotent re-runs."""
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
 
 from booking import demo
 from booking.accounts import uscc
 from booking.accounts.models import Organization, OrgKind, Region, User
-from booking.extensions import db
+from booking.audit.models import AuditEvent
+from booking.extensions import db, utcnow
+from booking.orders.clock import local
+from booking.orders.models import (
+    ACTIVE_STATUSES,
+    Booking,
+    OrderStatus,
+    ServiceOrder,
+    UtilisationSnapshot,
+)
+from booking.orders.policy import usage_charge
 from instruments import demo_data
 from instruments.models import Instrument, InstrumentPrice, ServiceItem
 from instruments.services import refresh_instrument_search, refresh_service_item_search
@@ -213,3 +225,118 @@ def test_cli_seeds_then_leaves_a_database_with_data_alone(app: Flask) -> None:
     assert "already has data" in result.output
     assert "enterprise@demo.yrd" in result.output
     assert _count(Instrument) == 40
+
+
+def test_seed_gives_the_dashboards_an_order_history() -> None:
+    summary = demo.seed()
+    db.session.commit()
+    now = utcnow()
+    users = {u.email: u for u in db.session.scalars(select(User))}
+    provider_id = users["provider@demo.yrd"].organization_id
+    firm_user = users["enterprise@demo.yrd"]
+
+    bookings = list(
+        db.session.scalars(select(Booking).join(Booking.instrument).order_by(Booking.id))
+    )
+    assert summary.created["bookings"] == len(bookings)
+    assert 300 <= len(bookings) <= 650
+    assert "bookings" in summary.describe() and "service orders" in summary.describe()
+    own = [b for b in bookings if b.instrument.provider_id == provider_id]
+    upcoming = Counter((b.status, b.user_id == firm_user.id) for b in own if b.starts_at > now)
+    requested = upcoming[("requested", True)] + upcoming[("requested", False)]
+    confirmed = upcoming[("confirmed", True)] + upcoming[("confirmed", False)]
+    assert 8 <= requested <= 12 and 12 <= confirmed <= 18
+    assert upcoming[("requested", True)] >= 2 and upcoming[("confirmed", True)] >= 2
+    assert all(
+        b.respond_by is not None and b.respond_by > now
+        for b in own
+        if b.status == OrderStatus.REQUESTED
+    )
+    assert all(b.starts_at > now for b in bookings if b.status in ACTIVE_STATUSES)
+
+    past = [b for b in bookings if b.starts_at < now]
+    statuses = Counter(b.status for b in past)
+    assert statuses["closed"] > len(past) // 2
+    assert min(statuses[s] for s in ("completed", "cancelled", "rejected", "no_show")) > 0
+    assert sum(1 for b in own if b.status in ("completed", "closed")) >= 30
+    assert len({b.instrument.provider_id for b in past}) >= 15
+    assert len({b.enterprise_id for b in past}) >= 10
+    assert {firm_user.organization_id, users["enterprise.suzhou@demo.yrd"].organization_id} <= {
+        b.enterprise_id for b in past if b.status == "closed"
+    }
+    for b in bookings:
+        start, end = local(b.starts_at), local(b.ends_at)
+        instrument = b.instrument
+        assert str(start.isoweekday()) in instrument.open_weekdays
+        assert instrument.open_from <= start.time() and end.time() <= instrument.open_until
+        assert start.date() == end.date() and 60 <= b.hours * 60 <= 240
+        if b.status in ("completed", "closed"):
+            assert b.checked_in_at is not None and b.checked_out_at is not None
+            assert abs((b.checked_in_at - b.starts_at).total_seconds()) <= 15 * 60
+            assert b.charge_fen == usage_charge(
+                b.price_fen_per_hour,
+                b.policy,
+                b.starts_at,
+                b.ends_at,
+                b.checked_in_at,
+                b.checked_out_at,
+            )
+        if b.status == "closed" and b.firm_confirmed_at is not None:
+            assert b.rating is not None and 3 <= b.rating <= 5
+
+    # No two bookings of an instrument overlap, active or not.
+    other = aliased(Booking)
+    overlapping = (
+        select(func.count())
+        .select_from(Booking)
+        .join(
+            other,
+            and_(
+                other.instrument_id == Booking.instrument_id,
+                other.id > Booking.id,
+                other.starts_at < Booking.ends_at,
+                other.ends_at > Booking.starts_at,
+            ),
+        )
+    )
+    assert db.session.scalar(overlapping) == 0
+
+    # Every order's history starts with its placing and ends in its status.
+    events = db.session.execute(
+        select(
+            AuditEvent.object_type,
+            AuditEvent.object_id,
+            AuditEvent.action,
+            AuditEvent.from_state,
+            AuditEvent.to_state,
+        )
+        .where(AuditEvent.object_type.in_(("booking", "service_order")))
+        .order_by(AuditEvent.at, AuditEvent.id)
+    ).all()
+    trails: dict[tuple[str, int], list[Any]] = {}
+    for event in events:
+        trails.setdefault((event.object_type, event.object_id), []).append(event)
+    orders = list(db.session.scalars(select(ServiceOrder)))
+    assert len(orders) >= 4
+    assert any(o.user_id == firm_user.id and o.status == "requested" for o in orders)
+    assert len({o.status for o in orders}) >= 4
+    for kind, order_id, status in [("booking", b.id, b.status) for b in bookings] + [
+        ("service_order", o.id, o.status) for o in orders
+    ]:
+        trail = trails[(kind, order_id)]
+        assert trail[0].action == f"{kind}.place" and trail[0].from_state is None
+        assert trail[-1].to_state == status
+        assert all(a.to_state == b.from_state for a, b in pairwise(trail))
+
+    own_snapshots = select(func.sum(UtilisationSnapshot.effective_minutes)).where(
+        UtilisationSnapshot.instrument_id.in_({b.instrument_id for b in own})
+    )
+    assert (db.session.scalar(own_snapshots) or 0) > 0
+    assert len(set(db.session.scalars(select(UtilisationSnapshot.month)))) == 6
+
+    again = demo.seed()
+    db.session.commit()
+    assert again.created_total == 0
+    assert _count(Booking) == len(bookings)
+    assert _count(ServiceOrder) == len(orders)
+    assert _count(AuditEvent) == len(events)
