@@ -101,6 +101,9 @@ def make_busy(sample: int, weeks: int, now: datetime, seed: int = 7) -> dict[str
                 select(InstrumentPrice.instrument_id)
                 .where(InstrumentPrice.instrument_id == Instrument.id)
                 .exists(),
+                # Calendars the demo's own orders left alone: this bench fills them.
+                ~select(Booking.id).where(Booking.instrument_id == Instrument.id).exists(),
+                ~select(Downtime.id).where(Downtime.instrument_id == Instrument.id).exists(),
             )
             .order_by(Instrument.id)
         )

@@ -107,6 +107,7 @@ def prepare(url: str, clients: int, pool_size: int) -> Fixture:
     )
     from booking.demo import seed
     from booking.extensions import db, utcnow
+    from booking.orders.models import Booking
     from instruments.models import Downtime, Instrument, InstrumentPrice, SharingMode
 
     app = create_app("development", SQLALCHEMY_DATABASE_URI=url)
@@ -124,6 +125,8 @@ def prepare(url: str, clients: int, pool_size: int) -> Fixture:
                     Organization.kind == OrgKind.PROVIDER,
                     Organization.status == VerificationStatus.VERIFIED,
                     InstrumentPrice.mode == MODE,
+                    # Untouched by the demo's own orders: the bench owns their calendars.
+                    ~select(Booking.id).where(Booking.instrument_id == Instrument.id).exists(),
                 )
                 .order_by(Instrument.id)
             )
@@ -541,8 +544,8 @@ def verify(
             consistent = written == ok == distinct == slots_tried
         else:
             row = conn.execute(
-                "SELECT count(*) FROM booking WHERE instrument_id <> %s AND purpose = 'bench'",
-                (fixture.contended,),
+                "SELECT count(*) FROM booking WHERE instrument_id = ANY(%s) AND purpose = 'bench'",
+                (fixture.pool,),
             ).fetchone()
             # Cumulative over the free cases: compare with what clients saw so far.
             written = (row or (0,))[0]

@@ -32,6 +32,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     func,
     literal,
     literal_column,
@@ -297,29 +298,31 @@ def utilisation_report(provider_id: int, months: list[date]) -> UtilisationRepor
 
 
 def snapshot_month(month_start_day: date, now: datetime) -> int:
-    """Write the month's UtilisationSnapshot row for every instrument (zeros
-    where there was no use), overwriting what an earlier run wrote; returns
-    the number of rows written. One INSERT … SELECT … ON CONFLICT DO UPDATE,
-    so a re-run — even a concurrent one — leaves the same rows. Flushes
-    nothing else and commits nothing: the job commits."""
+    """Write the month's UtilisationSnapshot rows for the instruments that had
+    recorded use, and remove the month's rows of instruments that had none,
+    so a re-run — even a concurrent one — leaves exactly the current figures.
+    A missing row means zero: at 100,000 instruments most months are empty
+    for most of them. Returns the number of rows written. Flushes nothing
+    else and commits nothing: the job commits."""
     month = month_start(month_start_day)
     agg = _aggregate([month], None)
-    source = (
-        select(
-            Instrument.id,
-            literal(month, type_=UtilisationSnapshot.__table__.c.month.type),
-            func.coalesce(agg.c.effective_minutes, 0),
-            func.coalesce(agg.c.external_minutes, 0),
-            func.coalesce(agg.c.bookings, 0),
-            func.coalesce(agg.c.users_served, 0),
-            func.coalesce(agg.c.income_fen, 0),
-            literal(now, type_=UtilisationSnapshot.__table__.c.computed_at.type),
+    snapshot = UtilisationSnapshot.__table__
+    db.session.execute(
+        delete(snapshot).where(
+            snapshot.c.month == month,
+            snapshot.c.instrument_id.notin_(select(agg.c.instrument_id)),
         )
-        .select_from(Instrument)
-        .outerjoin(agg, agg.c.instrument_id == Instrument.id)
-        # SQLite needs a WHERE in INSERT … SELECT … ON CONFLICT (parsing ambiguity).
-        .where(true())
     )
+    source = select(
+        agg.c.instrument_id,
+        literal(month, type_=snapshot.c.month.type),
+        agg.c.effective_minutes,
+        agg.c.external_minutes,
+        agg.c.bookings,
+        agg.c.users_served,
+        agg.c.income_fen,
+        literal(now, type_=snapshot.c.computed_at.type),
+    ).where(true())  # SQLite needs a WHERE in INSERT … SELECT … ON CONFLICT (parsing ambiguity)
     columns = [
         "instrument_id",
         "month",

@@ -434,21 +434,18 @@ def test_snapshot_utilisation(
     charges = fresh(first).charge_fen + fresh(second).charge_fen
     now = datetime(2026, 12, 20, 0, 0, tzinfo=NOW.tzinfo)
 
-    assert run(jobs.snapshot_utilisation, now) == {"2026-11": 2, "2026-12": 2}
+    # Only instruments with recorded use get a row; a missing row means zero.
+    assert run(jobs.snapshot_utilisation, now) == {"2026-11": 0, "2026-12": 1}
     rows = snapshot_rows()
-    assert rows == [
-        (instrument.id, date(2026, 11, 1), 0, 0, 0, 0, 0, now),
-        (instrument.id, date(2026, 12, 1), 170, 170, 2, 2, charges, now),
-        (idle.id, date(2026, 11, 1), 0, 0, 0, 0, 0, now),
-        (idle.id, date(2026, 12, 1), 0, 0, 0, 0, 0, now),
-    ]
+    assert rows == [(instrument.id, date(2026, 12, 1), 170, 170, 2, 2, charges, now)]
+    assert idle.id not in {r[0] for r in rows}
     # Twice: the same figures, no new rows.
     run(jobs.snapshot_utilisation, now)
     assert snapshot_rows() == rows
 
     # In January the job refreshes December (now the previous month) and January.
     january = datetime(2027, 1, 2, 0, 0, tzinfo=NOW.tzinfo)
-    assert run(jobs.snapshot_utilisation, january) == {"2026-12": 2, "2027-01": 2}
+    assert run(jobs.snapshot_utilisation, january) == {"2026-12": 1, "2027-01": 0}
     december = [r for r in snapshot_rows() if r[0] == instrument.id and r[1].month == 12]
     assert december == [(instrument.id, date(2026, 12, 1), 170, 170, 2, 2, charges, january)]
-    assert len(snapshot_rows()) == 6
+    assert len(snapshot_rows()) == 1
