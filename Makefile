@@ -26,7 +26,7 @@ translations: $(STAMP)
 	$(VENV)/bin/pybabel compile --use-fuzzy -d translations -f
 
 extract-messages: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -k _nav_label:1c,2 -o translations/messages.pot .
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 migrate: $(STAMP)

@@ -68,9 +68,7 @@ def _load_environment(app: Flask) -> None:
 def _refuse_insecure_production(app: Flask, config: type[Config]) -> None:
     if config.__name__ != "ProductionConfig":
         return
-    missing = [
-        key for key in ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI") if not app.config.get(key)
-    ]
+    missing = [key for key in ("SECRET_KEY", "SQLALCHEMY_DATABASE_URI") if not app.config.get(key)]
     if missing:
         raise RuntimeError(
             "production configuration refuses to start without "

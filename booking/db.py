@@ -39,8 +39,9 @@ def include_object_for(dialect: str) -> Callable[..., bool]:
     exist only on PostgreSQL (GIN indexes on token arrays, exclusion
     constraints); elsewhere they are neither created nor compared."""
 
-    def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
-                       compare_to: Any) -> bool:
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
         info = getattr(obj, "info", None) or {}
         return not (info.get("postgresql_only") and dialect != "postgresql")
 

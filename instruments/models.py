@@ -97,9 +97,7 @@ class Instrument(Model):
         CheckConstraint(_in("source", InstrumentSource), name="source_known"),
         CheckConstraint("original_value_fen >= 0", name="original_value_nonnegative"),
         CheckConstraint("slot_minutes > 0", name="slot_positive"),
-        CheckConstraint(
-            "min_minutes > 0 AND max_minutes >= min_minutes", name="duration_range"
-        ),
+        CheckConstraint("min_minutes > 0 AND max_minutes >= min_minutes", name="duration_range"),
         CheckConstraint("open_until > open_from", name="opening_hours_order"),
         CheckConstraint("max_days_ahead > 0", name="max_days_ahead_positive"),
         Index("ix_instrument_listing", "sharing_mode", "category_code", "status"),

@@ -107,8 +107,9 @@ def keyword_condition(
         if dialect == "postgresql" and needed:
             conditions.append(
                 tokens_column.op("@>")(
-                    func.cast(literal(sorted(needed), postgresql.ARRAY(Text())),
-                              postgresql.ARRAY(Text()))
+                    func.cast(
+                        literal(sorted(needed), postgresql.ARRAY(Text())), postgresql.ARRAY(Text())
+                    )
                 )
             )
     return and_(*conditions)

@@ -93,9 +93,7 @@ def _app_context(app: Flask) -> Iterator[None]:
 
 def _has_sequence(conn: Any) -> bool:
     return bool(
-        conn.execute(
-            text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
-        ).first()
+        conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first()
     )
 
 
@@ -156,8 +154,9 @@ def make_region() -> Callable[..., Region]:
 
 @pytest.fixture
 def make_org(make_region: Callable[..., Region]) -> Callable[..., Organization]:
-    def make(kind: str = OrgKind.ENTERPRISE, region: Region | None = None,
-             **overrides: Any) -> Organization:
+    def make(
+        kind: str = OrgKind.ENTERPRISE, region: Region | None = None, **overrides: Any
+    ) -> Organization:
         n = next(_serial)
         region = region or make_region()
         org = Organization(
@@ -182,8 +181,12 @@ def make_org(make_region: Callable[..., Region]) -> Callable[..., Organization]:
 
 @pytest.fixture
 def make_user(make_org: Callable[..., Organization]) -> Callable[..., User]:
-    def make(org: Organization | None = None, kind: str = OrgKind.ENTERPRISE,
-             password: str = PASSWORD, **overrides: Any) -> User:
+    def make(
+        org: Organization | None = None,
+        kind: str = OrgKind.ENTERPRISE,
+        password: str = PASSWORD,
+        **overrides: Any,
+    ) -> User:
         n = next(_serial)
         org = org or make_org(kind=kind)
         user = User(
@@ -203,8 +206,9 @@ def make_user(make_org: Callable[..., Organization]) -> Callable[..., User]:
 
 @pytest.fixture
 def make_instrument(make_org: Callable[..., Organization]) -> Callable[..., Instrument]:
-    def make(provider: Organization | None = None, prices: dict[str, int] | None = None,
-             **overrides: Any) -> Instrument:
+    def make(
+        provider: Organization | None = None, prices: dict[str, int] | None = None, **overrides: Any
+    ) -> Instrument:
         n = next(_serial)
         provider = provider or make_org(kind=OrgKind.PROVIDER)
         fields: dict[str, Any] = {
@@ -261,8 +265,10 @@ def login_as(app: Flask, client: FlaskClient) -> Callable[[User], FlaskClient]:
         db.session.commit()
         # The same environment as the client's requests, so flask-login's
         # session identifier (address + user agent) matches under "strong".
-        with (app.test_request_context(environ_base=client.environ_base),
-              client.session_transaction() as sess):
+        with (
+            app.test_request_context(environ_base=client.environ_base),
+            client.session_transaction() as sess,
+        ):
             login_user(user)
             from flask import session
 

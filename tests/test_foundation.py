@@ -16,8 +16,7 @@ def test_models_and_migrations_agree() -> None:
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
-            opts={"compare_type": True,
-                  "include_object": include_object_for(conn.dialect.name)},
+            opts={"compare_type": True, "include_object": include_object_for(conn.dialect.name)},
         )
         diff = compare_metadata(context, db.metadata)
     assert diff == []

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request, url_for
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _nav_label
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 
 from booking.accounts.models import OrgKind
+
+# Labels carry the "nav" message context: their translations are the short
+# forms that fit the bar (待审核 is "Requests" here, "Pending approval" as a status).
 
 
 @dataclass(frozen=True)
@@ -39,38 +42,46 @@ class NavItem:
 
 
 PUBLIC = (
-    NavItem("instruments.list", _l("仪器设备")),
-    NavItem("instruments.services", _l("检测服务")),
+    NavItem("instruments.list", _nav_label("nav", "仪器设备")),
+    NavItem("instruments.services", _nav_label("nav", "检测服务")),
 )
 
-NOTIFICATIONS = NavItem("orders.notifications", _l("消息"), badge_key="unread_notifications")
+NOTIFICATIONS = NavItem(
+    "orders.notifications", _nav_label("nav", "消息"), badge_key="unread_notifications"
+)
 
 BY_KIND: dict[str, tuple[NavItem, ...]] = {
     OrgKind.ENTERPRISE: (
-        NavItem("accounts.home", _l("企业工作台")),
+        NavItem("accounts.home", _nav_label("nav", "企业工作台")),
         *PUBLIC,
-        NavItem("orders.my_orders", _l("我的订单")),
+        NavItem("orders.my_orders", _nav_label("nav", "我的订单")),
         NOTIFICATIONS,
     ),
     OrgKind.PROVIDER: (
-        NavItem("accounts.home", _l("机构工作台")),
-        NavItem("provider_orders.dashboard", _l("预约日程")),
-        NavItem("provider_orders.requests", _l("待审核"), badge_key="pending_requests"),
-        NavItem("provider_service_orders.queue", _l("检测委托")),
-        NavItem("provider_catalogue.instruments", _l("仪器与服务")),
-        NavItem("provider_orders.utilisation", _l("使用统计")),
+        NavItem("accounts.home", _nav_label("nav", "机构工作台")),
+        NavItem("provider_orders.dashboard", _nav_label("nav", "预约日程")),
+        NavItem(
+            "provider_orders.requests", _nav_label("nav", "待审核"), badge_key="pending_requests"
+        ),
+        NavItem("provider_service_orders.queue", _nav_label("nav", "检测委托")),
+        NavItem("provider_catalogue.instruments", _nav_label("nav", "仪器与服务")),
+        NavItem("provider_orders.utilisation", _nav_label("nav", "使用统计")),
         NOTIFICATIONS,
     ),
     OrgKind.AUTHORITY: (
-        NavItem("accounts.home", _l("管理工作台")),
-        NavItem("admin.enterprises", _l("企业认证"), badge_key="pending_enterprises"),
+        NavItem("accounts.home", _nav_label("nav", "管理工作台")),
+        NavItem(
+            "admin.enterprises", _nav_label("nav", "企业认证"), badge_key="pending_enterprises"
+        ),
         *PUBLIC,
         NOTIFICATIONS,
     ),
     OrgKind.PLATFORM: (
-        NavItem("accounts.home", _l("平台管理")),
-        NavItem("admin.organizations", _l("成员机构")),
-        NavItem("admin.enterprises", _l("企业认证"), badge_key="pending_enterprises"),
+        NavItem("accounts.home", _nav_label("nav", "平台管理")),
+        NavItem("admin.organizations", _nav_label("nav", "成员机构")),
+        NavItem(
+            "admin.enterprises", _nav_label("nav", "企业认证"), badge_key="pending_enterprises"
+        ),
         *PUBLIC,
         NOTIFICATIONS,
     ),

@@ -48,8 +48,9 @@ MESSAGES: dict[str, Any] = {
 }
 
 
-def notify(recipients: Iterable[User], kind: str, now: datetime, link: str = "",
-           **params: Any) -> list[Notification]:
+def notify(
+    recipients: Iterable[User], kind: str, now: datetime, link: str = "", **params: Any
+) -> list[Notification]:
     """One notification per distinct active recipient; flushed, not committed."""
     if kind not in MESSAGES:
         raise ValueError(f"unknown notification kind {kind!r}")
@@ -59,8 +60,9 @@ def notify(recipients: Iterable[User], kind: str, now: datetime, link: str = "",
         if user.id in seen or not user.active:
             continue
         seen.add(user.id)
-        note = Notification(user_id=user.id, kind=kind, params=_plain(params), link=link,
-                            created_at=now)
+        note = Notification(
+            user_id=user.id, kind=kind, params=_plain(params), link=link, created_at=now
+        )
         db.session.add(note)
         made.append(note)
     db.session.flush()
@@ -68,8 +70,10 @@ def notify(recipients: Iterable[User], kind: str, now: datetime, link: str = "",
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, int | float | bool) or v is None else str(v)
-            for k, v in params.items()}
+    return {
+        k: v if isinstance(v, int | float | bool) or v is None else str(v)
+        for k, v in params.items()
+    }
 
 
 def render(note: Notification) -> str:
@@ -84,18 +88,25 @@ def render(note: Notification) -> str:
 
 
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Notification).where(
-            Notification.user_id == user_id, Notification.read_at.is_(None)
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
         )
-    ) or 0
+        or 0
+    )
 
 
 def recent(user_id: int, limit: int = 50) -> list[Notification]:
-    return list(db.session.scalars(
-        select(Notification).where(Notification.user_id == user_id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
-    ))
+    return list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user_id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def mark_all_read(user_id: int, now: datetime) -> int:
@@ -123,8 +134,7 @@ def send_pending_emails(config: Mapping[str, Any], now: datetime, limit: int = 5
     if not pending:
         return 0
     sent = 0
-    with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT", 25)),
-                      timeout=10) as smtp:
+    with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT", 25)), timeout=10) as smtp:
         if config.get("MAIL_USE_TLS"):
             smtp.starttls()
         if config.get("MAIL_USERNAME"):

@@ -76,8 +76,11 @@ def slot_times(instrument: Instrument) -> list[time]:
     return [time(m // 60, m % 60) for m in range(start, end - step + 1, step)]
 
 
-def busy_intervals(instrument_id: int, start: datetime, end: datetime,
-                   ) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+def busy_intervals(
+    instrument_id: int,
+    start: datetime,
+    end: datetime,
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
     """(active bookings, downtime) intervals overlapping [start, end)."""
     bookings = db.session.execute(
         select(Booking.starts_at, Booking.ends_at).where(
@@ -97,13 +100,15 @@ def busy_intervals(instrument_id: int, start: datetime, end: datetime,
     return [(b[0], b[1]) for b in bookings], [(d[0], d[1]) for d in downtime]
 
 
-def _overlaps(a_start: datetime, a_end: datetime,
-              intervals: list[tuple[datetime, datetime]]) -> bool:
+def _overlaps(
+    a_start: datetime, a_end: datetime, intervals: list[tuple[datetime, datetime]]
+) -> bool:
     return any(s < a_end and a_start < e for s, e in intervals)
 
 
-def week_availability(instrument: Instrument, any_day: date, mode: str | None,
-                      now: datetime) -> WeekCalendar:
+def week_availability(
+    instrument: Instrument, any_day: date, mode: str | None, now: datetime
+) -> WeekCalendar:
     """The bookable slots of the week holding `any_day`, for `mode` (its lead
     time applies; without a mode the shortest lead time of the instrument)."""
     monday = week_start(any_day)

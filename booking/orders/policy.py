@@ -31,8 +31,9 @@ class OrderSettings:
         )
 
 
-def booking_policy(instrument: Instrument, price: InstrumentPrice,
-                   settings: OrderSettings) -> dict[str, Any]:
+def booking_policy(
+    instrument: Instrument, price: InstrumentPrice, settings: OrderSettings
+) -> dict[str, Any]:
     """What a booking keeps of the instrument's policy when it is placed."""
     return {
         "slot_minutes": instrument.slot_minutes,
@@ -61,8 +62,14 @@ def quote(price_fen_per_hour: int, starts_at: datetime, ends_at: datetime) -> in
     return (price_fen_per_hour * minutes + 30) // 60
 
 
-def usage_charge(price_fen_per_hour: int, policy: dict[str, Any], starts_at: datetime,
-                 ends_at: datetime, checked_in_at: datetime, checked_out_at: datetime) -> int:
+def usage_charge(
+    price_fen_per_hour: int,
+    policy: dict[str, Any],
+    starts_at: datetime,
+    ends_at: datetime,
+    checked_in_at: datetime,
+    checked_out_at: datetime,
+) -> int:
     """The bill for recorded use.
 
     Billing starts at the booked start even when the firm came late (and at
@@ -78,8 +85,9 @@ def usage_charge(price_fen_per_hour: int, policy: dict[str, Any], starts_at: dat
     return (price_fen_per_hour * int(minutes) + 30) // 60
 
 
-def cancellation_fee(quote_fen: int, policy: dict[str, Any], starts_at: datetime,
-                     now: datetime, approved: bool) -> int:
+def cancellation_fee(
+    quote_fen: int, policy: dict[str, Any], starts_at: datetime, now: datetime, approved: bool
+) -> int:
     """Free before the cut-off or while still a request; after the cut-off the
     policy's percentage of the quote."""
     if not approved:

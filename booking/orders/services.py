@@ -94,14 +94,17 @@ def _check_requester(user: User, now: datetime) -> Organization:
     suspension = active_suspension(org.id, now)
     if suspension is not None:
         raise DomainError(
-            _l("因多次预约未到，贵企业的预约资格暂停至 %(until)s。",
-               until=local(suspension.ends_at).strftime("%Y-%m-%d %H:%M"))
+            _l(
+                "因多次预约未到，贵企业的预约资格暂停至 %(until)s。",
+                until=local(suspension.ends_at).strftime("%Y-%m-%d %H:%M"),
+            )
         )
     return org
 
 
-def _check_interval(instrument: Instrument, lead_days: int, starts_at: datetime,
-                    ends_at: datetime, now: datetime) -> None:
+def _check_interval(
+    instrument: Instrument, lead_days: int, starts_at: datetime, ends_at: datetime, now: datetime
+) -> None:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise ValueError("booking times must be timezone-aware")
     if starts_at < now:
@@ -114,14 +117,18 @@ def _check_interval(instrument: Instrument, lead_days: int, starts_at: datetime,
     start_minute = start_local.hour * 60 + start_local.minute
     open_minute = instrument.open_from.hour * 60 + instrument.open_from.minute
     if start_local.second or (start_minute - open_minute) % slot:
-        raise DomainError(_l("开始时间须对齐到 %(slot)s 分钟的时段。", slot=slot),
-                          field="starts_at")
+        raise DomainError(
+            _l("开始时间须对齐到 %(slot)s 分钟的时段。", slot=slot), field="starts_at"
+        )
     if minutes % slot:
         raise DomainError(_l("预约时长须为 %(slot)s 分钟的整数倍。", slot=slot), field="ends_at")
     if minutes < instrument.min_minutes or minutes > instrument.max_minutes:
         raise DomainError(
-            _l("预约时长须在 %(min)s 至 %(max)s 分钟之间。",
-               min=instrument.min_minutes, max=instrument.max_minutes),
+            _l(
+                "预约时长须在 %(min)s 至 %(max)s 分钟之间。",
+                min=instrument.min_minutes,
+                max=instrument.max_minutes,
+            ),
             field="ends_at",
         )
     same_day = end_local.date() == start_local.date() or (
@@ -129,41 +136,62 @@ def _check_interval(instrument: Instrument, lead_days: int, starts_at: datetime,
     )
     open_day = str(start_local.isoweekday()) in instrument.open_weekdays
     end_clock = end_local.time() if end_local.time() != time(0) else time(23, 59, 59)
-    if (not same_day or not open_day or start_local.time() < instrument.open_from
-            or end_clock > instrument.open_until):
+    if (
+        not same_day
+        or not open_day
+        or start_local.time() < instrument.open_from
+        or end_clock > instrument.open_until
+    ):
         raise DomainError(_l("所选时段不在该仪器的开放时间内。"), field="starts_at")
     if starts_at < now + timedelta(days=lead_days):
-        raise DomainError(_l("此服务方式须至少提前 %(days)s 天预约。", days=lead_days),
-                          field="starts_at")
+        raise DomainError(
+            _l("此服务方式须至少提前 %(days)s 天预约。", days=lead_days), field="starts_at"
+        )
     if starts_at > now + timedelta(days=instrument.max_days_ahead):
-        raise DomainError(_l("最多只能预约 %(days)s 天以内的时段。",
-                             days=instrument.max_days_ahead), field="starts_at")
+        raise DomainError(
+            _l("最多只能预约 %(days)s 天以内的时段。", days=instrument.max_days_ahead),
+            field="starts_at",
+        )
     in_downtime = db.session.scalar(
-        select(Downtime.id).where(
+        select(Downtime.id)
+        .where(
             Downtime.instrument_id == instrument.id,
             Downtime.starts_at < ends_at,
             Downtime.ends_at > starts_at,
-        ).limit(1)
+        )
+        .limit(1)
     )
     if in_downtime is not None:
         raise DomainError(_l("所选时段仪器停机维护，不能预约。"), field="starts_at")
 
 
-def _check_quotas(instrument: Instrument, enterprise_id: int, starts_at: datetime,
-                  ends_at: datetime, now: datetime) -> None:
+def _check_quotas(
+    instrument: Instrument,
+    enterprise_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+) -> None:
     if instrument.max_future_bookings is not None:
-        future = db.session.scalar(
-            select(func.count()).select_from(Booking).where(
-                Booking.instrument_id == instrument.id,
-                Booking.enterprise_id == enterprise_id,
-                Booking.status.in_(ACTIVE_STATUSES),
-                Booking.ends_at > now,
+        future = (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Booking)
+                .where(
+                    Booking.instrument_id == instrument.id,
+                    Booking.enterprise_id == enterprise_id,
+                    Booking.status.in_(ACTIVE_STATUSES),
+                    Booking.ends_at > now,
+                )
             )
-        ) or 0
+            or 0
+        )
         if future >= instrument.max_future_bookings:
             raise QuotaExceeded(
-                _l("贵企业在该仪器上的待使用预约已达上限（%(n)s 个）。",
-                   n=instrument.max_future_bookings)
+                _l(
+                    "贵企业在该仪器上的待使用预约已达上限（%(n)s 个）。",
+                    n=instrument.max_future_bookings,
+                )
             )
     if instrument.max_hours_per_week is not None:
         week_from, week_to = local_week_bounds(local(starts_at).date())
@@ -182,20 +210,20 @@ def _check_quotas(instrument: Instrument, enterprise_id: int, starts_at: datetim
         wanted = (ends_at - starts_at).total_seconds()
         if used + wanted > instrument.max_hours_per_week * 3600:
             raise QuotaExceeded(
-                _l("超出该仪器每家企业每周 %(h)s 小时的预约上限。",
-                   h=instrument.max_hours_per_week)
+                _l("超出该仪器每家企业每周 %(h)s 小时的预约上限。", h=instrument.max_hours_per_week)
             )
 
 
-def _overlapping_booking(instrument_id: int, starts_at: datetime,
-                         ends_at: datetime) -> int | None:
+def _overlapping_booking(instrument_id: int, starts_at: datetime, ends_at: datetime) -> int | None:
     return db.session.scalar(
-        select(Booking.id).where(
+        select(Booking.id)
+        .where(
             Booking.instrument_id == instrument_id,
             Booking.status.in_(ACTIVE_STATUSES),
             Booking.starts_at < ends_at,
             Booking.ends_at > starts_at,
-        ).limit(1)
+        )
+        .limit(1)
     )
 
 
@@ -227,15 +255,18 @@ class BookingQuote:
     policy: dict[str, Any]
 
 
-def check_booking(user: User, instrument: Instrument, request: BookingRequest,
-                  now: datetime) -> tuple[Organization, InstrumentPrice]:
+def check_booking(
+    user: User, instrument: Instrument, request: BookingRequest, now: datetime
+) -> tuple[Organization, InstrumentPrice]:
     """Every rule of placing a booking, in order, without writing anything.
     Returns the booking enterprise and the price row of the chosen mode."""
     org = _check_requester(user, now)
     if not instrument.is_bookable:
         raise DomainError(
-            _l("该仪器当前不可预约（%(status)s）。",
-               status=INSTRUMENT_STATUS_LABELS.get(instrument.status, instrument.status))
+            _l(
+                "该仪器当前不可预约（%(status)s）。",
+                status=INSTRUMENT_STATUS_LABELS.get(instrument.status, instrument.status),
+            )
         )
     price = instrument.price_for(request.service_mode)
     if price is None:
@@ -251,8 +282,9 @@ def check_booking(user: User, instrument: Instrument, request: BookingRequest,
     return org, price
 
 
-def quote_booking(user: User, request: BookingRequest, now: datetime,
-                  settings: rules.OrderSettings | None = None) -> BookingQuote:
+def quote_booking(
+    user: User, request: BookingRequest, now: datetime, settings: rules.OrderSettings | None = None
+) -> BookingQuote:
     """The quote step: the same checks as placing, no lock, no write."""
     settings = settings or rules.OrderSettings()
     instrument = db.session.get(Instrument, request.instrument_id)
@@ -269,8 +301,9 @@ def quote_booking(user: User, request: BookingRequest, now: datetime,
     )
 
 
-def place_booking(user: User, request: BookingRequest, now: datetime,
-                  settings: rules.OrderSettings | None = None) -> Booking:
+def place_booking(
+    user: User, request: BookingRequest, now: datetime, settings: rules.OrderSettings | None = None
+) -> Booking:
     """Book instrument time for the user's enterprise.
 
     Refused with its own message when: the enterprise is not verified or is
@@ -314,9 +347,9 @@ def place_booking(user: User, request: BookingRequest, now: datetime,
         quote_fen=rules.quote(price.price_fen_per_hour, request.starts_at, request.ends_at),
         policy=policy,
         idempotency_key=request.idempotency_key or None,
-        respond_by=min(request.starts_at,
-                       now + timedelta(hours=settings.approval_window_hours))
-        if approval else None,
+        respond_by=min(request.starts_at, now + timedelta(hours=settings.approval_window_hours))
+        if approval
+        else None,
         decided_at=None if approval else now,
         created_at=now,
         updated_at=now,
@@ -354,9 +387,16 @@ def lock_for_transition(order: Any) -> None:
     db.session.refresh(order, with_for_update=True)
 
 
-def _transition(booking: Booking, to: OrderStatus, allowed_from: tuple[OrderStatus, ...],
-                actor: User | None, action: str, now: datetime,
-                changes: dict[str, Any] | None = None, **detail: Any) -> None:
+def _transition(
+    booking: Booking,
+    to: OrderStatus,
+    allowed_from: tuple[OrderStatus, ...],
+    actor: User | None,
+    action: str,
+    now: datetime,
+    changes: dict[str, Any] | None = None,
+    **detail: Any,
+) -> None:
     """Move `booking` to `to` if its current status (re-read under a lock)
     allows it; apply `changes`, audit, then tell listeners, who see the
     final state."""
@@ -370,38 +410,73 @@ def _transition(booking: Booking, to: OrderStatus, allowed_from: tuple[OrderStat
     booking.updated_at = now
     for name, value in (changes or {}).items():
         setattr(booking, name, value)
-    record(actor, f"booking.{action}", "booking", booking.id, from_state=before,
-           to_state=to, now=now, **detail)
+    record(
+        actor,
+        f"booking.{action}",
+        "booking",
+        booking.id,
+        from_state=before,
+        to_state=to,
+        now=now,
+        **detail,
+    )
     order_changed.send(booking, actor=actor, action=action, now=now)
 
 
 def approve_booking(booking: Booking, actor: User, now: datetime) -> None:
-    _transition(booking, OrderStatus.CONFIRMED, (OrderStatus.REQUESTED,), actor, "approve", now,
-                {"decided_at": now})
+    _transition(
+        booking,
+        OrderStatus.CONFIRMED,
+        (OrderStatus.REQUESTED,),
+        actor,
+        "approve",
+        now,
+        {"decided_at": now},
+    )
 
 
 def reject_booking(booking: Booking, actor: User, reason: str, now: datetime) -> None:
     reason = reason.strip()
     if not reason:
         raise DomainError(_l("请填写拒绝理由。"), field="reason")
-    _transition(booking, OrderStatus.REJECTED, (OrderStatus.REQUESTED,), actor, "reject", now,
-                {"decided_at": now, "decision_reason": reason}, reason=reason)
+    _transition(
+        booking,
+        OrderStatus.REJECTED,
+        (OrderStatus.REQUESTED,),
+        actor,
+        "reject",
+        now,
+        {"decided_at": now, "decision_reason": reason},
+        reason=reason,
+    )
 
 
-def cancel_booking(booking: Booking, actor: User, reason: str, now: datetime,
-                   by_provider: bool = False) -> int:
+def cancel_booking(
+    booking: Booking, actor: User, reason: str, now: datetime, by_provider: bool = False
+) -> int:
     """Cancel before the start; returns the fee (fen) the policy charges the
     firm. A provider cancelling its own slot never charges the firm."""
     lock_for_transition(booking)
     if now >= booking.starts_at:
         raise InvalidTransition(_l("预约已开始，不能取消。"))
     approved = booking.status == OrderStatus.CONFIRMED
-    fee = 0 if by_provider else rules.cancellation_fee(
-        booking.quote_fen, booking.policy, booking.starts_at, now, approved)
-    _transition(booking, OrderStatus.CANCELLED, (OrderStatus.REQUESTED, OrderStatus.CONFIRMED),
-                actor, "cancel", now,
-                {"cancel_reason": reason.strip() or None, "cancellation_fee_fen": fee},
-                fee_fen=fee)
+    fee = (
+        0
+        if by_provider
+        else rules.cancellation_fee(
+            booking.quote_fen, booking.policy, booking.starts_at, now, approved
+        )
+    )
+    _transition(
+        booking,
+        OrderStatus.CANCELLED,
+        (OrderStatus.REQUESTED, OrderStatus.CONFIRMED),
+        actor,
+        "cancel",
+        now,
+        {"cancel_reason": reason.strip() or None, "cancellation_fee_fen": fee},
+        fee_fen=fee,
+    )
     return fee
 
 
@@ -412,12 +487,18 @@ def check_in(booking: Booking, actor: User, now: datetime, at: datetime | None =
         raise DomainError(_l("上机时间不能晚于当前时间。"), field="checked_in_at")
     if at < booking.starts_at - timedelta(hours=1):
         raise DomainError(_l("上机时间早于预约开始时间过多。"), field="checked_in_at")
-    _transition(booking, OrderStatus.IN_USE, (OrderStatus.CONFIRMED,), actor, "check_in", now,
-                {"checked_in_at": at})
+    _transition(
+        booking,
+        OrderStatus.IN_USE,
+        (OrderStatus.CONFIRMED,),
+        actor,
+        "check_in",
+        now,
+        {"checked_in_at": at},
+    )
 
 
-def record_usage(booking: Booking, actor: User, checked_out_at: datetime,
-                 now: datetime) -> int:
+def record_usage(booking: Booking, actor: User, checked_out_at: datetime, now: datetime) -> int:
     """下机: record the end of use, bill it, complete the booking; returns the charge."""
     lock_for_transition(booking)
     if booking.status != OrderStatus.IN_USE or booking.checked_in_at is None:
@@ -426,22 +507,43 @@ def record_usage(booking: Booking, actor: User, checked_out_at: datetime,
         raise DomainError(_l("下机时间必须晚于上机时间。"), field="checked_out_at")
     if checked_out_at > now:
         raise DomainError(_l("下机时间不能晚于当前时间。"), field="checked_out_at")
-    charge = rules.usage_charge(booking.price_fen_per_hour, booking.policy, booking.starts_at,
-                                booking.ends_at, booking.checked_in_at, checked_out_at)
-    _transition(booking, OrderStatus.COMPLETED, (OrderStatus.IN_USE,), actor, "complete", now,
-                {"checked_out_at": checked_out_at, "charge_fen": charge, "completed_at": now},
-                charge_fen=charge)
+    charge = rules.usage_charge(
+        booking.price_fen_per_hour,
+        booking.policy,
+        booking.starts_at,
+        booking.ends_at,
+        booking.checked_in_at,
+        checked_out_at,
+    )
+    _transition(
+        booking,
+        OrderStatus.COMPLETED,
+        (OrderStatus.IN_USE,),
+        actor,
+        "complete",
+        now,
+        {"checked_out_at": checked_out_at, "charge_fen": charge, "completed_at": now},
+        charge_fen=charge,
+    )
     return charge
 
 
-def confirm_booking(booking: Booking, actor: User, rating: int, comment: str,
-                    now: datetime) -> None:
+def confirm_booking(
+    booking: Booking, actor: User, rating: int, comment: str, now: datetime
+) -> None:
     """The firm confirms the delivered service and rates it (1–5)."""
     if not 1 <= rating <= 5:
         raise DomainError(_l("请选择 1 到 5 之间的评价。"), field="rating")
-    _transition(booking, OrderStatus.CLOSED, (OrderStatus.COMPLETED,), actor, "confirm", now,
-                {"firm_confirmed_at": now, "rating": rating,
-                 "rating_comment": comment.strip() or None}, rating=rating)
+    _transition(
+        booking,
+        OrderStatus.CLOSED,
+        (OrderStatus.COMPLETED,),
+        actor,
+        "confirm",
+        now,
+        {"firm_confirmed_at": now, "rating": rating, "rating_comment": comment.strip() or None},
+        rating=rating,
+    )
 
 
 STATUS_LABELS = {

@@ -308,9 +308,9 @@ def snapshot_month(month_start_day: date, now: datetime) -> int:
     agg = _aggregate([month], None)
     snapshot = UtilisationSnapshot.__table__
     db.session.execute(
-        delete(snapshot).where(
-            snapshot.c.month == month,
-            snapshot.c.instrument_id.notin_(select(agg.c.instrument_id)),
+        delete(UtilisationSnapshot).where(
+            UtilisationSnapshot.month == month,
+            UtilisationSnapshot.instrument_id.notin_(select(agg.c.instrument_id)),
         )
     )
     source = select(

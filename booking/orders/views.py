@@ -331,11 +331,17 @@ def book(instrument_id: int) -> ResponseReturnValue:
 
 
 def _first_bookable_day(instrument: Instrument, mode: str | None) -> date:
-    """Open on the week the lead time of `mode` first allows, not on a week
-    whose every slot is too soon."""
+    """Open on the first week with a free slot for `mode` (its lead time may
+    rule out this week and the next), looking a few weeks ahead at most."""
+    now = _now()
     price = instrument.price_for(mode) if mode else None
     lead = price.lead_days if price is not None else 0
-    return local(_now() + timedelta(days=lead)).date()
+    first = local(now + timedelta(days=lead)).date()
+    for weeks in range(4):
+        day = first + timedelta(weeks=weeks)
+        if week_availability(instrument, day, mode, now).free_count:
+            return day
+    return first
 
 
 def _form_day(form: BookingForm) -> date | None:

@@ -31,16 +31,26 @@ def _earliest_free_slot(page: Any) -> Any:
 
 
 def test_firm_books_provider_approves_and_records_usage_firm_rates(
-    page: Any, browser: Any, live_server: str,
-    make_org: Callable[..., Organization], make_user: Callable[..., User],
+    page: Any,
+    browser: Any,
+    live_server: str,
+    make_org: Callable[..., Organization],
+    make_user: Callable[..., User],
     make_instrument: Callable[..., Instrument],
 ) -> None:
     lab = make_org(kind=OrgKind.PROVIDER, name_zh="苏州纳米测试中心")
     staff = make_user(org=lab, role="staff")
     instrument = make_instrument(
-        provider=lab, name_zh="场发射扫描电镜", prices={"entrusted": 20_000},
-        open_weekdays="1234567", open_from=time(0, 0), open_until=time(23, 59),
-        slot_minutes=30, min_minutes=30, max_minutes=120, approval_required=True,
+        provider=lab,
+        name_zh="场发射扫描电镜",
+        prices={"entrusted": 20_000},
+        open_weekdays="1234567",
+        open_from=time(0, 0),
+        open_until=time(23, 59),
+        slot_minutes=30,
+        min_minutes=30,
+        max_minutes=120,
+        approval_required=True,
     )
     instrument.prices[0].lead_days = 0  # so the journey can run now, not next week
     firm = make_user(kind=OrgKind.ENTERPRISE)
@@ -70,8 +80,10 @@ def test_firm_books_provider_approves_and_records_usage_firm_rates(
     sign_in(rival_page, rival.email)
     rival_page.goto(f"/instruments/{instrument.id}/book")
     rival_page.wait_for_load_state("networkidle")
-    if rival_page.locator(f"a.slot-free[data-start='{start_iso}']").count() == 0 and \
-            rival_page.locator("#week-calendar").inner_text().count("已约") == 0:
+    if (
+        rival_page.locator(f"a.slot-free[data-start='{start_iso}']").count() == 0
+        and rival_page.locator("#week-calendar").inner_text().count("已约") == 0
+    ):
         rival_page.click("#next-week")
         rival_page.wait_for_load_state("networkidle")
     assert rival_page.locator(f"a.slot-free[data-start='{start_iso}']").count() == 0

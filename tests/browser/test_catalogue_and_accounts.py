@@ -40,13 +40,15 @@ def test_visitor_searches_chromatography_and_opens_the_instrument(
 
 
 def test_firm_registers_authority_verifies_firm_signs_in(
-    page: Any, browser: Any, live_server: str,
-    make_region: Callable[..., Region], make_org: Callable[..., Organization],
+    page: Any,
+    browser: Any,
+    live_server: str,
+    make_region: Callable[..., Region],
+    make_org: Callable[..., Organization],
     make_user: Callable[..., User],
 ) -> None:
     region = make_region("jiading", name_zh="嘉定区", division_code="310114")
-    authority = make_user(org=make_org(kind=OrgKind.AUTHORITY, region=region,
-                                       name_zh="嘉定区科委"))
+    authority = make_user(org=make_org(kind=OrgKind.AUTHORITY, region=region, name_zh="嘉定区科委"))
     db.session.commit()
     code = uscc.make("310114", 777001)
 
@@ -82,7 +84,9 @@ def test_firm_registers_authority_verifies_firm_signs_in(
 
 
 def test_provider_edits_its_own_instrument_and_not_anothers(
-    page: Any, make_org: Callable[..., Organization], make_user: Callable[..., User],
+    page: Any,
+    make_org: Callable[..., Organization],
+    make_user: Callable[..., User],
     make_instrument: Callable[..., Instrument],
 ) -> None:
     lab = make_org(kind=OrgKind.PROVIDER, name_zh="嘉定测试中心")

@@ -53,8 +53,9 @@ def firm_user(make_user: Callable[..., User]) -> User:
 
 
 @pytest.fixture
-def make_firm_user(make_user: Callable[..., User],
-                   make_org: Callable[..., Organization]) -> Callable[..., User]:
+def make_firm_user(
+    make_user: Callable[..., User], make_org: Callable[..., Organization]
+) -> Callable[..., User]:
     def make(**org_overrides: Any) -> User:
         user = make_user(org=make_org(kind=OrgKind.ENTERPRISE, **org_overrides))
         db.session.commit()
@@ -63,8 +64,15 @@ def make_firm_user(make_user: Callable[..., User],
     return make
 
 
-def request_for(instrument: Instrument, days_ahead: int = 10, hour: int = 9, hours: int = 1,
-                mode: str = "entrusted", **kw: Any) -> BookingRequest:
+def request_for(
+    instrument: Instrument,
+    days_ahead: int = 10,
+    hour: int = 9,
+    hours: int = 1,
+    mode: str = "entrusted",
+    **kw: Any,
+) -> BookingRequest:
     start, end = slot(days_ahead, hour, hours)
-    return BookingRequest(instrument_id=instrument.id, service_mode=mode, starts_at=start,
-                          ends_at=end, **kw)
+    return BookingRequest(
+        instrument_id=instrument.id, service_mode=mode, starts_at=start, ends_at=end, **kw
+    )

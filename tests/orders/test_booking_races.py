@@ -28,8 +28,11 @@ from tests.orders.conftest import NOW, request_for
 CLIENTS = 16
 
 
-def race(app: Flask, users: list[User], requests: list[BookingRequest],
-         ) -> tuple[list[int], list[DomainError]]:
+def race(
+    app: Flask,
+    users: list[User],
+    requests: list[BookingRequest],
+) -> tuple[list[int], list[DomainError]]:
     barrier = threading.Barrier(len(users))
     won: list[int] = []
     lost: list[DomainError] = []
@@ -54,8 +57,10 @@ def race(app: Flask, users: list[User], requests: list[BookingRequest],
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=client, args=(uid, req))
-               for uid, req in zip(user_ids, requests, strict=True)]
+    threads = [
+        threading.Thread(target=client, args=(uid, req))
+        for uid, req in zip(user_ids, requests, strict=True)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -69,17 +74,26 @@ def race(app: Flask, users: list[User], requests: list[BookingRequest],
 
 def overlapping_active_pairs() -> int:
     b1, b2 = Booking.__table__.alias("b1"), Booking.__table__.alias("b2")
-    return db.session.scalar(
-        select(func.count()).select_from(b1).join(
-            b2,
-            (b1.c.instrument_id == b2.c.instrument_id) & (b1.c.id < b2.c.id)
-            & (b1.c.starts_at < b2.c.ends_at) & (b2.c.starts_at < b1.c.ends_at),
-        ).where(b1.c.status.in_(ACTIVE_STATUSES), b2.c.status.in_(ACTIVE_STATUSES))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(b1)
+            .join(
+                b2,
+                (b1.c.instrument_id == b2.c.instrument_id)
+                & (b1.c.id < b2.c.id)
+                & (b1.c.starts_at < b2.c.ends_at)
+                & (b2.c.starts_at < b1.c.ends_at),
+            )
+            .where(b1.c.status.in_(ACTIVE_STATUSES), b2.c.status.in_(ACTIVE_STATUSES))
+        )
+        or 0
+    )
 
 
-def test_sixteen_firms_race_for_one_slot(app: Flask, instrument: Instrument,
-                                         make_firm_user: Callable[..., User]) -> None:
+def test_sixteen_firms_race_for_one_slot(
+    app: Flask, instrument: Instrument, make_firm_user: Callable[..., User]
+) -> None:
     users = [make_firm_user() for _ in range(CLIENTS)]
     requests = [request_for(instrument, 10, 9, 2) for _ in users]
     won, lost = race(app, users, requests)
@@ -89,8 +103,7 @@ def test_sixteen_firms_race_for_one_slot(app: Flask, instrument: Instrument,
     assert overlapping_active_pairs() == 0
 
 
-def test_weekly_quota_admits_exactly_k(app: Flask, instrument: Instrument,
-                                       firm_user: User) -> None:
+def test_weekly_quota_admits_exactly_k(app: Flask, instrument: Instrument, firm_user: User) -> None:
     instrument.max_hours_per_week = 3
     db.session.commit()
     # 16 different free slots in one ISO week (Fri–Sun), all for the same firm.
@@ -111,16 +124,24 @@ def test_same_idempotency_key_from_racing_retries_makes_one_booking(
     assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
 
 
-def test_exclusion_constraint_holds_whatever_writes(postgres: None, instrument: Instrument,
-                                                    firm_user: User) -> None:
+def test_exclusion_constraint_holds_whatever_writes(
+    postgres: None, instrument: Instrument, firm_user: User
+) -> None:
     """Bypass the service: the database itself refuses an overlap (23P01)."""
     first = place_booking(firm_user, request_for(instrument, 10, 9, 2), NOW)
     db.session.commit()
-    clash = Booking(instrument_id=instrument.id, enterprise_id=first.enterprise_id,
-                    user_id=firm_user.id, service_mode="entrusted",
-                    starts_at=first.starts_at + timedelta(hours=1),
-                    ends_at=first.ends_at + timedelta(hours=1), status="confirmed",
-                    price_fen_per_hour=0, quote_fen=0, policy={})
+    clash = Booking(
+        instrument_id=instrument.id,
+        enterprise_id=first.enterprise_id,
+        user_id=firm_user.id,
+        service_mode="entrusted",
+        starts_at=first.starts_at + timedelta(hours=1),
+        ends_at=first.ends_at + timedelta(hours=1),
+        status="confirmed",
+        price_fen_per_hour=0,
+        quote_fen=0,
+        policy={},
+    )
     db.session.add(clash)
     with pytest.raises(IntegrityError) as caught:
         db.session.flush()
@@ -128,9 +149,17 @@ def test_exclusion_constraint_holds_whatever_writes(postgres: None, instrument: 
     db.session.rollback()
     # A cancelled booking no longer holds its interval.
     db.session.execute(text("UPDATE booking SET status = 'cancelled'"))
-    clash = Booking(instrument_id=instrument.id, enterprise_id=first.enterprise_id,
-                    user_id=firm_user.id, service_mode="entrusted",
-                    starts_at=first.starts_at, ends_at=first.ends_at, status="confirmed",
-                    price_fen_per_hour=0, quote_fen=0, policy={})
+    clash = Booking(
+        instrument_id=instrument.id,
+        enterprise_id=first.enterprise_id,
+        user_id=firm_user.id,
+        service_mode="entrusted",
+        starts_at=first.starts_at,
+        ends_at=first.ends_at,
+        status="confirmed",
+        price_fen_per_hour=0,
+        quote_fen=0,
+        policy={},
+    )
     db.session.add(clash)
     db.session.flush()

@@ -72,15 +72,17 @@ def test_snapshot_does_not_follow_later_price_changes(
         (40, 9, 1, "30 天以内"),
     ],
 )
-def test_interval_rules(instrument: Instrument, firm_user: User, days: int, hour: int,
-                        hours: int, match: str) -> None:
+def test_interval_rules(
+    instrument: Instrument, firm_user: User, days: int, hour: int, hours: int, match: str
+) -> None:
     refused(firm_user, request_for(instrument, days, hour, hours), match)
 
 
 def test_misaligned_start_is_refused(instrument: Instrument, firm_user: User) -> None:
     start, end = slot(10, 9)
-    request = BookingRequest(instrument.id, "entrusted", start + timedelta(minutes=15),
-                             end + timedelta(minutes=15))
+    request = BookingRequest(
+        instrument.id, "entrusted", start + timedelta(minutes=15), end + timedelta(minutes=15)
+    )
     refused(firm_user, request, "对齐")
 
 
@@ -103,9 +105,14 @@ def test_unverified_and_suspended_firms(
     pending = make_firm_user(status="pending")
     refused(pending, request_for(instrument), "尚未通过认证")
     suspended = make_firm_user()
-    db.session.add(Suspension(enterprise_id=suspended.organization_id, reason="no-shows",
-                              starts_at=NOW - timedelta(days=1),
-                              ends_at=NOW + timedelta(days=30)))
+    db.session.add(
+        Suspension(
+            enterprise_id=suspended.organization_id,
+            reason="no-shows",
+            starts_at=NOW - timedelta(days=1),
+            ends_at=NOW + timedelta(days=30),
+        )
+    )
     db.session.commit()
     refused(suspended, request_for(instrument), "暂停")
 
@@ -117,8 +124,7 @@ def test_self_operation_needs_training(instrument: Instrument, firm_user: User) 
     assert place_booking(firm_user, request_for(instrument, mode="occupy"), NOW).id
 
 
-def test_overlap_is_slot_taken(instrument: Instrument,
-                               make_firm_user: Callable[..., User]) -> None:
+def test_overlap_is_slot_taken(instrument: Instrument, make_firm_user: Callable[..., User]) -> None:
     place_booking(make_firm_user(), request_for(instrument, 10, 9, 2), NOW)
     db.session.commit()
     with pytest.raises(SlotTaken):
@@ -128,8 +134,7 @@ def test_overlap_is_slot_taken(instrument: Instrument,
     assert place_booking(make_firm_user(), request_for(instrument, 10, 11, 1), NOW).id
 
 
-def test_provider_users_cannot_book(instrument: Instrument,
-                                    make_user: Callable[..., User]) -> None:
+def test_provider_users_cannot_book(instrument: Instrument, make_user: Callable[..., User]) -> None:
     refused(make_user(kind=OrgKind.PROVIDER), request_for(instrument), "只有企业用户")
 
 
@@ -158,8 +163,9 @@ def test_same_idempotency_key_returns_the_first_booking(
     assert booking_count() == 1
 
 
-def test_lifecycle_bills_recorded_usage(instrument: Instrument, firm_user: User,
-                                        make_user: Callable[..., User]) -> None:
+def test_lifecycle_bills_recorded_usage(
+    instrument: Instrument, firm_user: User, make_user: Callable[..., User]
+) -> None:
     staff = make_user(org=instrument.provider)
     booking = place_booking(firm_user, request_for(instrument, 10, 9, 2), NOW)
     services.approve_booking(booking, staff, NOW)
@@ -167,8 +173,12 @@ def test_lifecycle_bills_recorded_usage(instrument: Instrument, firm_user: User,
     # Came 20 minutes late, left 45 minutes after the end: billed from the booked
     # start, overrun beyond the 30-minute tolerance billed as a full hour.
     services.check_in(booking, staff, now=start + timedelta(minutes=20))
-    charge = services.record_usage(booking, staff, booking.ends_at + timedelta(minutes=45),
-                                   now=booking.ends_at + timedelta(hours=1))
+    charge = services.record_usage(
+        booking,
+        staff,
+        booking.ends_at + timedelta(minutes=45),
+        now=booking.ends_at + timedelta(hours=1),
+    )
     assert charge == 3 * 30_000
     assert booking.status == OrderStatus.COMPLETED
     with pytest.raises(InvalidTransition):
@@ -177,35 +187,39 @@ def test_lifecycle_bills_recorded_usage(instrument: Instrument, firm_user: User,
     assert booking.status == OrderStatus.CLOSED
 
 
-def test_cancellation_fee_follows_the_cutoff(instrument: Instrument, firm_user: User,
-                                             make_user: Callable[..., User]) -> None:
+def test_cancellation_fee_follows_the_cutoff(
+    instrument: Instrument, firm_user: User, make_user: Callable[..., User]
+) -> None:
     staff = make_user(org=instrument.provider)
     early = place_booking(firm_user, request_for(instrument, 10, 9), NOW)
     services.approve_booking(early, staff, NOW)
     assert services.cancel_booking(early, firm_user, "", NOW) == 0
     late = place_booking(firm_user, request_for(instrument, 10, 11), NOW)
     services.approve_booking(late, staff, NOW)
-    assert services.cancel_booking(late, firm_user, "", late.starts_at - timedelta(hours=2)) \
-        == 15_000
+    assert (
+        services.cancel_booking(late, firm_user, "", late.starts_at - timedelta(hours=2)) == 15_000
+    )
     with pytest.raises(InvalidTransition):
         services.approve_booking(late, staff, NOW)
 
 
-def test_week_calendar_marks_taken_and_too_soon(instrument: Instrument,
-                                                firm_user: User) -> None:
+def test_week_calendar_marks_taken_and_too_soon(instrument: Instrument, firm_user: User) -> None:
     booking = place_booking(firm_user, request_for(instrument, 10, 9), NOW)
     db.session.commit()
     week = week_availability(instrument, booking.starts_at.date(), "entrusted", NOW)
     states = {s.starts_at: s.state for d in week.days for s in d.slots.values()}
     assert states[booking.starts_at] is SlotState.TAKEN
     this_week = week_availability(instrument, NOW.date(), "entrusted", NOW)
-    assert all(s.state is SlotState.TOO_SOON for d in this_week.days
-               for s in d.slots.values() if s.starts_at < NOW + timedelta(days=7))
+    assert all(
+        s.state is SlotState.TOO_SOON
+        for d in this_week.days
+        for s in d.slots.values()
+        if s.starts_at < NOW + timedelta(days=7)
+    )
     assert len(this_week.times) == 12
 
 
-def test_times_are_aware_utc_after_a_round_trip(instrument: Instrument,
-                                                firm_user: User) -> None:
+def test_times_are_aware_utc_after_a_round_trip(instrument: Instrument, firm_user: User) -> None:
     booking = place_booking(firm_user, request_for(instrument), NOW)
     db.session.commit()
     db.session.expire_all()
@@ -215,12 +229,14 @@ def test_times_are_aware_utc_after_a_round_trip(instrument: Instrument,
     assert fresh.starts_at.astimezone(UTC).time() == time(1, 0)  # 09:00 in Shanghai
 
 
-def test_naive_datetimes_are_a_programming_error(instrument: Instrument,
-                                                 firm_user: User) -> None:
+def test_naive_datetimes_are_a_programming_error(instrument: Instrument, firm_user: User) -> None:
     start = datetime(2026, 12, 11, 9, 0)  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="aware"):
-        place_booking(firm_user, BookingRequest(instrument.id, "entrusted", start,
-                                                start + timedelta(hours=1)), NOW)
+        place_booking(
+            firm_user,
+            BookingRequest(instrument.id, "entrusted", start, start + timedelta(hours=1)),
+            NOW,
+        )
 
 
 def test_a_provider_cancelling_charges_the_firm_nothing(

@@ -10,7 +10,8 @@ exactly for completed or closed bookings, and refused actions wrote nothing.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
+from uuid import uuid4
 
 import hypothesis.strategies as st
 import pytest
@@ -35,8 +36,12 @@ from tests.orders.test_booking_races import overlapping_active_pairs
 
 LEGAL = {
     None: {OrderStatus.REQUESTED, OrderStatus.CONFIRMED},
-    OrderStatus.REQUESTED: {OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.CANCELLED,
-                            OrderStatus.EXPIRED},
+    OrderStatus.REQUESTED: {
+        OrderStatus.CONFIRMED,
+        OrderStatus.REJECTED,
+        OrderStatus.CANCELLED,
+        OrderStatus.EXPIRED,
+    },
     OrderStatus.CONFIRMED: {OrderStatus.IN_USE, OrderStatus.CANCELLED, OrderStatus.NO_SHOW},
     OrderStatus.IN_USE: {OrderStatus.COMPLETED},
     OrderStatus.COMPLETED: {OrderStatus.CLOSED},
@@ -47,21 +52,36 @@ def _world() -> tuple[int, list[int], int]:
     """A fresh instrument, three verified firms' users and one provider staff user."""
     for model in (AuditEvent, Booking):
         db.session.execute(delete(model))
-    region = Region(code=f"sm{datetime.now().timestamp()}", name_zh="区", name_en="R",  # noqa: DTZ005
-                    division_code="310114")
+    region = Region(
+        code=f"sm{uuid4().hex[:12]}",
+        name_zh="区",
+        name_en="R",
+        division_code="310114",
+    )
     db.session.add(region)
     serial = db.session.scalar(select(func.count()).select_from(Organization)) or 0
-    provider = Organization(kind="provider", name_zh="机构", uscc=uscc.make("310114", 900000 +
-                            serial), region=region, status="verified", provider_type="institute")
+    provider = Organization(
+        kind="provider",
+        name_zh="机构",
+        uscc=uscc.make("310114", 900000 + serial),
+        region=region,
+        status="verified",
+        provider_type="institute",
+    )
     db.session.add(provider)
     staff = User(organization=provider, email=f"staff{serial}@sm.cn", name="staff", role="admin")
     staff.set_password("x-password-1")
     db.session.add(staff)
     firms = []
     for i in range(3):
-        org = Organization(kind="enterprise", name_zh=f"企业{i}",
-                           uscc=uscc.make("310114", 910000 + serial * 10 + i), region=region,
-                           status="verified", enterprise_category="tech_sme")
+        org = Organization(
+            kind="enterprise",
+            name_zh=f"企业{i}",
+            uscc=uscc.make("310114", 910000 + serial * 10 + i),
+            region=region,
+            status="verified",
+            enterprise_category="tech_sme",
+        )
         user = User(organization=org, email=f"f{serial}-{i}@sm.cn", name="firm", role="admin")
         user.set_password("x-password-1")
         db.session.add_all([org, user])
@@ -69,11 +89,24 @@ def _world() -> tuple[int, list[int], int]:
     db.session.flush()
     instrument = catalogue.create_instrument(
         provider,
-        {"internal_no": f"SM{serial}", "name_zh": "液相色谱仪", "classification_code": "010501",
-         "open_weekdays": "1234567", "open_from": time(8), "open_until": time(20),
-         "slot_minutes": 60, "min_minutes": 60, "max_minutes": 180, "max_days_ahead": 30,
-         "approval_required": True, "cancel_cutoff_hours": 24, "cancel_fee_percent": 50},
-        {"entrusted": 30_000}, actor=None, lead_days={"entrusted": 1},
+        {
+            "internal_no": f"SM{serial}",
+            "name_zh": "液相色谱仪",
+            "classification_code": "010501",
+            "open_weekdays": "1234567",
+            "open_from": time(8),
+            "open_until": time(20),
+            "slot_minutes": 60,
+            "min_minutes": 60,
+            "max_minutes": 180,
+            "max_days_ahead": 30,
+            "approval_required": True,
+            "cancel_cutoff_hours": 24,
+            "cancel_fee_percent": 50,
+        },
+        {"entrusted": 30_000},
+        actor=None,
+        lead_days={"entrusted": 1},
     )
     db.session.commit()
     return instrument.id, [u.id for u in firms], staff.id
@@ -111,15 +144,21 @@ class BookingMachine(RuleBasedStateMachine):
             assert after == before, "a refused action wrote an audit event"
 
     # --- rules -----------------------------------------------------------------
-    @rule(firm=st.integers(0, 2), day=st.integers(-1, 12), hour=st.integers(6, 20),
-          hours=st.integers(1, 4))
+    @rule(
+        firm=st.integers(0, 2),
+        day=st.integers(-1, 12),
+        hour=st.integers(6, 20),
+        hours=st.integers(1, 4),
+    )
     def place(self, firm: int, day: int, hour: int, hours: int) -> None:
         local_date = (self.now + timedelta(hours=8, days=day)).date()
         start = at_local(local_date, time(min(hour, 23)))
-        request = BookingRequest(self.instrument_id, "entrusted", start,
-                                 start + timedelta(hours=hours))
-        self.attempt(lambda: services.place_booking(self.user(self.firm_ids[firm]), request,
-                                                    self.now))
+        request = BookingRequest(
+            self.instrument_id, "entrusted", start, start + timedelta(hours=hours)
+        )
+        self.attempt(
+            lambda: services.place_booking(self.user(self.firm_ids[firm]), request, self.now)
+        )
 
     @rule(hours=st.integers(1, 72))
     def advance(self, hours: int) -> None:
@@ -159,8 +198,9 @@ class BookingMachine(RuleBasedStateMachine):
         booking = using[pick % len(using)]
         out = booking.ends_at + timedelta(minutes=overrun)
         self.now = max(self.now, out)
-        self.attempt(lambda: services.record_usage(booking, self.user(self.staff_id), out,
-                                                   self.now))
+        self.attempt(
+            lambda: services.record_usage(booking, self.user(self.staff_id), out, self.now)
+        )
 
     @precondition(lambda self: bool(self.bookings(OrderStatus.COMPLETED)))
     @rule(pick=st.integers(0, 99), rating=st.integers(0, 6))
@@ -179,8 +219,8 @@ class BookingMachine(RuleBasedStateMachine):
     def history_replays_to_status(self) -> None:
         for booking in self.bookings():
             events = db.session.scalars(
-                select(AuditEvent).where(AuditEvent.object_type == "booking",
-                                         AuditEvent.object_id == booking.id)
+                select(AuditEvent)
+                .where(AuditEvent.object_type == "booking", AuditEvent.object_id == booking.id)
                 .order_by(AuditEvent.id)
             ).all()
             state: str | None = None
@@ -205,6 +245,10 @@ class BookingMachine(RuleBasedStateMachine):
 def test_booking_state_machine(app: Flask) -> None:
     BookingMachine.app = app
     runner = BookingMachine.TestCase
-    runner.settings = settings(max_examples=20, stateful_step_count=25, deadline=None,
-                               suppress_health_check=list(HealthCheck))
+    runner.settings = settings(
+        max_examples=20,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     runner().runTest()
