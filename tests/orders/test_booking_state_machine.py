@@ -26,7 +26,7 @@ from booking.accounts.models import Organization, Region, User
 from booking.audit.models import AuditEvent
 from booking.errors import DomainError
 from booking.extensions import db
-from booking.orders import services
+from booking.orders import jobs, services
 from booking.orders.clock import at_local
 from booking.orders.models import ACTIVE_STATUSES, Booking, OrderStatus
 from booking.orders.services import BookingRequest
@@ -163,6 +163,14 @@ class BookingMachine(RuleBasedStateMachine):
     @rule(hours=st.integers(1, 72))
     def advance(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
+
+    @rule()
+    def sweep(self) -> None:
+        """The scheduler's sweeps at the current time: requests past their
+        deadline expire, confirmed bookings never checked in become no-shows."""
+        jobs.expire_requests(self.now)
+        jobs.mark_no_shows(self.now)
+        db.session.commit()
 
     @precondition(lambda self: bool(self.bookings(OrderStatus.REQUESTED)))
     @rule(pick=st.integers(0, 99), approve=st.booleans())
