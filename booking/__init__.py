@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
     from booking.accounts.admin_views import bp as admin_bp
     from booking.accounts.views import bp as accounts_bp
     from booking.core.views import bp as core_bp
+    from booking.orders.admin_views import bp as orders_admin_bp
     from booking.orders.provider_service_views import bp as provider_service_orders_bp
     from booking.orders.provider_views import bp as provider_orders_bp
     from booking.orders.views import bp as orders_bp
@@ -132,6 +133,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(orders_bp)
     app.register_blueprint(provider_service_orders_bp)
     app.register_blueprint(provider_orders_bp)
+    app.register_blueprint(orders_admin_bp)
 
 
 def _register_cli(app: Flask) -> None:

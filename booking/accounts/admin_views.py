@@ -19,8 +19,9 @@ from sqlalchemy.orm import aliased
 
 from booking.accounts import services
 from booking.accounts.forms import NewUserForm, OrganizationForm, RejectForm, VerifyForm
+from booking.accounts.loader import login_required
 from booking.accounts.models import Organization, OrgKind, Region, User, VerificationStatus
-from booking.accounts.views import attach_error, login_required, region_choices
+from booking.accounts.views import attach_error, region_choices
 from booking.audit.services import history
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int

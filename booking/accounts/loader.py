@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import flask_login
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
 from booking.accounts.models import User
 from booking.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# flask-login ships no type hints; views import this typed alias instead.
+login_required = cast(Callable[[F], F], flask_login.login_required)
 
 
 def load_user(session_id: str) -> User | None:

@@ -4,10 +4,8 @@ password change, and each kind of user's home page. Thin: forms check shape,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any
 
-import flask_login
 from flask import (
     Blueprint,
     current_app,
@@ -31,6 +29,7 @@ from booking.accounts.forms import (
     LoginForm,
     RegistrationForm,
 )
+from booking.accounts.loader import login_required
 from booking.accounts.models import OrgKind, Region, User, VerificationStatus
 from booking.core.views import safe_next
 from booking.errors import DomainError
@@ -38,11 +37,6 @@ from booking.extensions import db, limiter, utcnow
 from booking.i18n import is_english
 
 bp = Blueprint("accounts", __name__)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# flask-login ships no type hints; this keeps decorated views typed.
-login_required = cast(Callable[[F], F], flask_login.login_required)
 
 
 @bp.app_context_processor

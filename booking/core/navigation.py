@@ -79,6 +79,7 @@ BY_KIND: dict[str, tuple[NavItem, ...]] = {
     OrgKind.PLATFORM: (
         NavItem("accounts.home", _nav_label("nav", "平台管理")),
         NavItem("admin.organizations", _nav_label("nav", "成员机构")),
+        NavItem("orders_admin.bookings", _nav_label("nav", "全部订单")),
         NavItem(
             "admin.enterprises", _nav_label("nav", "企业认证"), badge_key="pending_enterprises"
         ),

@@ -21,9 +21,8 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, cast
 
-import flask_login
 from flask import (
     Blueprint,
     Response,
@@ -42,6 +41,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import Select, select
 
+from booking.accounts.loader import login_required
 from booking.accounts.models import OrgKind, User
 from booking.audit.models import AuditEvent
 from booking.audit.services import history
@@ -77,9 +77,6 @@ from instruments.models import Instrument, ServiceItem, ServiceMode
 
 bp = Blueprint("orders", __name__)
 
-F = TypeVar("F", bound=Callable[..., Any])
-# flask-login ships no type hints; this keeps decorated views typed.
-login_required = cast(Callable[[F], F], flask_login.login_required)
 
 BADGE_COUNTERS["unread_notifications"] = lambda user: unread_count(user.id)
 
