@@ -45,6 +45,10 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     # Sign-in throttling, per client address and per account name.
     LOGIN_RATE_LIMIT = "10 per minute; 50 per hour"
+    REGISTRATION_RATE_LIMIT = "10 per hour"
+    # Number of trusted reverse proxies in front of the app (0: none). With a
+    # proxy, set it so client addresses come from X-Forwarded-For.
+    PROXY_FIX_X_FOR = 0
 
     UPLOAD_DIR = str(BASE_DIR / "instance" / "uploads")
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
@@ -95,6 +99,7 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     WTF_CSRF_ENABLED = False
     LOGIN_RATE_LIMIT = "1000 per minute"
+    REGISTRATION_RATE_LIMIT = "1000 per minute"
     SERVER_NAME = None
 
 

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, CONFIGS, Config
 
@@ -35,6 +36,17 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     _load_environment(app)
     app.config.update(overrides)
     _refuse_insecure_production(app, config)
+
+    if app.config.get("PROXY_FIX_X_FOR"):
+        # Behind N trusted proxies: client address and scheme come from X-Forwarded-*,
+        # so sign-in throttling counts real clients, not the proxy.
+        hops = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+    from booking.core.web import BoundedIntConverter
+
+    # Before any route is added: <int:...> in every URL is a 32-bit id.
+    app.url_map.converters["int"] = BoundedIntConverter
 
     _import_models()
     _init_extensions(app)

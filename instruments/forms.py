@@ -45,6 +45,7 @@ try:
 except ImportError:  # wtforms < 3.3
     _SelectChoice = None
 
+from booking.core.validators import plausible_year
 from booking.errors import DomainError
 from booking.i18n import SHANGHAI, current_locale
 from instruments.classification import (
@@ -294,7 +295,7 @@ class InstrumentForm(CatalogueForm):
     original_value = _yuan(_l("原值（元）"), required=True, maximum=MAX_YUAN)
     commissioned_on = DateField(
         _l("启用日期"),
-        [Optional()],
+        [Optional(), plausible_year],
         format=["%Y-%m-%d", "%Y/%m/%d"],
         invalid_value_message=NOT_DATE,
     )
@@ -485,13 +486,13 @@ class DowntimeForm(CatalogueForm):
     kind = _select(_l("类型"), DOWNTIME_KIND_LABELS, DowntimeKind.MAINTENANCE)
     starts_at = DateTimeLocalField(
         _l("开始时间"),
-        [InputRequired(REQUIRED)],
+        [InputRequired(REQUIRED), plausible_year],
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         invalid_value_message=NOT_DATETIME,
     )
     ends_at = DateTimeLocalField(
         _l("结束时间"),
-        [InputRequired(REQUIRED)],
+        [InputRequired(REQUIRED), plausible_year],
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         invalid_value_message=NOT_DATETIME,
     )

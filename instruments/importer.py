@@ -53,6 +53,7 @@ from wtforms import (
 
 from booking.accounts.models import Organization, User
 from booking.audit.services import record
+from booking.core.spreadsheets import keep_text
 from booking.errors import DomainError
 from booking.extensions import db, utcnow
 from instruments import services as catalogue
@@ -810,11 +811,7 @@ def to_xlsx(kind: str, cols: Sequence[Column], rows: Iterable[Sequence[Any]]) ->
     sheet.freeze_panes = "A2"
     for values in rows:
         sheet.append(list(values))
-    # A text that starts with "=" is data, not a formula.
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"
+    keep_text(sheet, min_row=2)  # a text that starts with "=" is data, not a formula
 
     notes = workbook.create_sheet(_("填写说明"))
     notes.append([_("列名"), _("是否必填"), _("说明")])

@@ -65,7 +65,6 @@ _WALKABLE_SORTS = frozenset({"newest", "price"})
 
 # Yuan with at most two decimals; nine digits of yuan is far above any fee.
 _YUAN = re.compile(r"^\d{1,9}(?:\.\d{1,2})?$")
-_MAX_ID_DIGITS = 12
 _SHORT_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,2}")
 # Primary keys are 32-bit integers; a larger id in a URL names nothing (and
 # would overflow the SQLite driver), so it is "not found" without a query.
@@ -176,7 +175,7 @@ def _parse_institution(query: CatalogueQuery, args: Mapping[str, str]) -> None:
     if not raw:
         return
     org = None
-    if raw.isdigit() and len(raw) <= _MAX_ID_DIGITS:
+    if re.fullmatch(r"[0-9]{1,10}", raw) and int(raw) <= _MAX_ROW_ID:
         org = db.session.get(Organization, int(raw))
     if org is None or org.kind != OrgKind.PROVIDER or not org.is_verified:
         query.notices.append(_l("未知的服务机构“%(value)s”，已忽略。", value=raw[:20]))

@@ -121,7 +121,12 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("core.home"))
 
 
+def _registration_limit() -> str:
+    return str(current_app.config["REGISTRATION_RATE_LIMIT"])
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_registration_limit, methods=["POST"], key_func=get_remote_address, scope="register")
 def register() -> ResponseReturnValue:
     """Enterprise self-registration; the enterprise waits for its region's
     authority to verify it and can sign in meanwhile."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -11,6 +12,8 @@ from sqlalchemy import Select, func, select
 from booking.extensions import db
 
 T = TypeVar("T")
+
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ def parse_int(raw: str | None, default: int, lo: int, hi: int) -> int:
     if raw is None:
         return default
     raw = raw.strip()
-    if not raw.lstrip("-").isdigit() or len(raw) > 12:
+    # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() refuses.
+    if not _INTEGER.fullmatch(raw):
         return default
     return min(max(int(raw), lo), hi)
 

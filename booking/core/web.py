@@ -5,17 +5,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request, session
+from flask import Flask, abort, jsonify, render_template, request, session
 from flask_babel import gettext as _
 from flask_bootstrap import Bootstrap5
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from booking import i18n
 from booking.core.navigation import badge_count, nav_items
 from booking.extensions import db
 
 bootstrap = Bootstrap5()
+
+MAX_ID = 2**31 - 1
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:id>` limited to the 32-bit ids the database uses: a larger number
+    names nothing and answers 404, instead of overflowing the driver."""
+
+    def __init__(
+        self,
+        map: Any,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = None,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(
+            map,
+            fixed_digits,
+            min if min is not None else 0,
+            max if max is not None else MAX_ID,
+            signed,
+        )
+
+
+def _contains_nul(values: Any) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in vals) for key, vals in values.lists())
 
 
 def _wants_json() -> bool:
@@ -53,6 +81,16 @@ def init_app(app: Flask) -> None:
     def handle_csrf_error(error: CSRFError) -> Any:
         message = _("页面已过期或表单无效，请刷新后重试。")
         return render_template("errors/error.html", code=400, message=message), 400
+
+    @app.before_request
+    def _refuse_nul_bytes() -> None:
+        # PostgreSQL text cannot hold NUL; no field of ours has a use for it.
+        if (
+            "\x00" in request.path
+            or _contains_nul(request.args)
+            or (request.method == "POST" and _contains_nul(request.form))
+        ):
+            abort(400, description=_("请求包含无效字符。"))
 
     @app.before_request
     def _sessions_expire() -> None:

@@ -25,6 +25,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
+from booking.core.validators import plausible_year
 from booking.errors import DomainError
 from booking.orders.clock import SHANGHAI, at_local
 
@@ -96,7 +97,7 @@ class _MomentForm(ProviderForm):
 class CheckInForm(_MomentForm):
     checked_in_at = DateTimeLocalField(
         _l("上机时间"),
-        [Optional()],
+        [Optional(), plausible_year],
         format=DATETIME_FORMATS,
         invalid_value_message=NOT_DATETIME,
         description=_l("北京时间；留空为当前时间。"),
@@ -109,7 +110,7 @@ class CheckInForm(_MomentForm):
 class UsageForm(_MomentForm):
     checked_out_at = DateTimeLocalField(
         _l("下机时间"),
-        [Optional()],
+        [Optional(), plausible_year],
         format=DATETIME_FORMATS,
         invalid_value_message=NOT_DATETIME,
         description=_l("北京时间；留空为当前时间。登记后按实际机时计费并完成预约。"),
@@ -146,7 +147,7 @@ class TrainingGrantForm(FlaskForm):  # type: ignore[misc]
     )
     valid_until = DateField(
         _l("有效期至"),
-        [Optional()],
+        [Optional(), plausible_year],
         format="%Y-%m-%d",
         invalid_value_message=NOT_DATE,
         description=_l("含当天；留空为长期有效。"),

@@ -52,6 +52,8 @@ from booking.audit.models import AuditEvent
 from booking.audit.services import history
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
+from booking.core.spreadsheets import csv_cell, keep_text
+from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
 from booking.db import serialize_writes
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
@@ -350,9 +352,10 @@ def _parse_date(raw: str | None) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw.strip()[:10])
+        day = date.fromisoformat(raw.strip()[:10])
     except ValueError:
         return None
+    return day if EARLIEST_YEAR <= day.year <= LATEST_YEAR else None
 
 
 def _instrument_label(instrument: Instrument) -> str:
@@ -392,15 +395,16 @@ def _download(
                 cell.font = bold
             for row in body:
                 ws.append(list(row))
+            keep_text(ws)
         buffer = io.BytesIO()
         workbook.save(buffer)
         data, mimetype = buffer.getvalue(), XLSX_MIMETYPE
     else:
         out = io.StringIO(newline="")
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([str(h) for h in header])
+        writer.writerow([csv_cell(h) for h in header])
         for row in rows:
-            writer.writerow(["" if v is None else str(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])
         data, mimetype = out.getvalue().encode("utf-8-sig"), "text/csv"
     response = send_file(
         io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=f"{name}.{fmt}"

@@ -19,6 +19,7 @@ over bookings in Python, so it stays fast for a whole region.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -358,7 +359,7 @@ def parse_month(raw: str | None) -> date | None:
     if not raw:
         return None
     raw = raw.strip()
-    if len(raw) != 7 or raw[4] != "-" or not (raw[:4].isdigit() and raw[5:].isdigit()):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", raw):
         return None
     year, month = int(raw[:4]), int(raw[5:])
     if not (2000 <= year <= 2100 and 1 <= month <= 12):
