@@ -59,7 +59,7 @@ def test_platform_queue_shows_all_regions_and_filters(
         "?page=-5",
         "?page=999999999999999",
         "?sort=-name&page=abc",
-        "?region=%00x",
+        "?region=%C2%B2",
     ],
 )
 def test_queue_survives_malformed_query_strings(
@@ -67,6 +67,14 @@ def test_queue_survives_malformed_query_strings(
 ) -> None:
     response = login_as(world.platform).get("/admin/enterprises" + query)
     assert response.status_code == 200
+
+
+def test_queue_refuses_nul_bytes_with_an_explanation(
+    login_as: Callable[[User], FlaskClient], world: World
+) -> None:
+    response = login_as(world.platform).get("/admin/enterprises?region=%00x")
+    assert response.status_code == 400
+    assert "无效字符" in response.get_data(as_text=True)
 
 
 def test_queue_sorts_and_paginates(
