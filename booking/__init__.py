@@ -102,7 +102,7 @@ def _init_extensions(app: Flask) -> None:
     from booking.i18n import select_locale, select_timezone
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # JSON columns keep Chinese as UTF-8 rather than \uXXXX escapes (a third the size).
+        # JSON columns keep Chinese as UTF-8 rather than \u escapes (a third the size).
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options.setdefault("json_serializer", partial(json.dumps, ensure_ascii=False))
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
