@@ -33,6 +33,10 @@ def configure_sqlite(engine: Engine) -> None:
 
 PostgresOnly = {"postgresql_only": True}
 
+# Primary keys are 32-bit integers. URL ids are bounded by the `int` converter
+# (booking.core.web); ids read from query strings or form fields use this.
+MAX_ID = 2**31 - 1
+
 
 def include_object_for(dialect: str) -> Callable[..., bool]:
     """Alembic `include_object` hook: objects marked ``info=PostgresOnly``

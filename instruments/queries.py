@@ -33,6 +33,7 @@ from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, contains_e
 
 from booking.accounts.models import Organization, OrgKind, Region, VerificationStatus
 from booking.core.pagination import Page, parse_int
+from booking.db import MAX_ID
 from booking.errors import DomainError
 from booking.extensions import db
 from instruments.classification import CATEGORY_BY_CODE, SERVICE_CATEGORY_CODES
@@ -66,9 +67,6 @@ _WALKABLE_SORTS = frozenset({"newest", "price"})
 # Yuan with at most two decimals; nine digits of yuan is far above any fee.
 _YUAN = re.compile(r"^\d{1,9}(?:\.\d{1,2})?$")
 _SHORT_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{1,2}")
-# Primary keys are 32-bit integers; a larger id in a URL names nothing (and
-# would overflow the SQLite driver), so it is "not found" without a query.
-_MAX_ROW_ID = 2**31 - 1
 
 
 class QueryRejected(DomainError):
@@ -175,7 +173,7 @@ def _parse_institution(query: CatalogueQuery, args: Mapping[str, str]) -> None:
     if not raw:
         return
     org = None
-    if re.fullmatch(r"[0-9]{1,10}", raw) and int(raw) <= _MAX_ROW_ID:
+    if re.fullmatch(r"[0-9]{1,10}", raw) and int(raw) <= MAX_ID:
         org = db.session.get(Organization, int(raw))
     if org is None or org.kind != OrgKind.PROVIDER or not org.is_verified:
         query.notices.append(_l("未知的服务机构“%(value)s”，已忽略。", value=raw[:20]))
@@ -443,8 +441,6 @@ def search_instruments(query: InstrumentQuery, locale: str, per_page: int) -> Ca
 
 def public_instrument(instrument_id: int) -> Instrument | None:
     """The instrument if the public may see it, with prices and provider."""
-    if not 0 < instrument_id <= _MAX_ROW_ID:
-        return None
     instrument = db.session.scalar(
         select(Instrument)
         .join(Organization, Organization.id == Instrument.provider_id)
@@ -545,8 +541,6 @@ def search_service_items(query: ServiceQuery, locale: str, per_page: int) -> Cat
 
 def public_service_item(item_id: int) -> ServiceItem | None:
     """The service item if the public may see it (active, verified provider)."""
-    if not 0 < item_id <= _MAX_ROW_ID:
-        return None
     return db.session.scalar(
         select(ServiceItem)
         .join(Organization, Organization.id == ServiceItem.provider_id)

@@ -14,11 +14,10 @@ from werkzeug.routing import IntegerConverter
 
 from booking import i18n
 from booking.core.navigation import badge_count, nav_items
+from booking.db import MAX_ID
 from booking.extensions import db
 
 bootstrap = Bootstrap5()
-
-MAX_ID = 2**31 - 1
 
 
 class BoundedIntConverter(IntegerConverter):

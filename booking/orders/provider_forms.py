@@ -26,6 +26,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from booking.core.validators import plausible_year
+from booking.db import MAX_ID
 from booking.errors import DomainError
 from booking.orders.clock import SHANGHAI, at_local
 
@@ -126,7 +127,7 @@ def coerce_id(value: Any) -> int:
         number = int(value)
     except (TypeError, ValueError):
         return 0
-    return number if 0 < number <= 2**31 - 1 else 0
+    return number if 0 < number <= MAX_ID else 0
 
 
 def _chosen(form: Any, field: Any) -> None:

@@ -54,7 +54,7 @@ from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
 from booking.core.spreadsheets import csv_cell, keep_text
 from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
-from booking.db import serialize_writes
+from booking.db import MAX_ID, serialize_writes
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
 from booking.i18n import current_locale, money
@@ -79,7 +79,6 @@ from instruments.models import Instrument
 
 bp = Blueprint("provider_orders", __name__, url_prefix="/provider")
 
-MAX_ID = 2**31 - 1
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 20
 # An export is one provider's bookings; this bounds one file (a few MB).
@@ -173,8 +172,6 @@ BADGE_COUNTERS["pending_requests"] = pending_request_count
 def provider_booking(provider_id: int, booking_id: int, *, lock: bool = False) -> Booking:
     """One booking of the provider's instruments; another's is NotFound.
     `lock` takes the row lock a transition needs on PostgreSQL."""
-    if not 0 < booking_id <= MAX_ID:
-        raise NotFound(_l("预约不存在。"))
     stmt = (
         select(Booking)
         .join(Instrument, Instrument.id == Booking.instrument_id)
@@ -787,8 +784,6 @@ def training() -> ResponseReturnValue:
 def revoke_training(grant_id: int) -> ResponseReturnValue:
     """Revoke one of the provider's training authorisations (audited)."""
     form = RevokeForm()
-    if not 0 < grant_id <= MAX_ID:
-        _not_found()
     if form.validate_on_submit():
         try:
             training_service.revoke_training(_actor(), grant_id, utcnow())

@@ -452,12 +452,10 @@ def can_cancel(order: ServiceOrder) -> bool:
 
 # --- scoped look-ups -------------------------------------------------------------------------
 
-MAX_ID = 2**31 - 1
-
 
 def enterprise_service_order(enterprise_id: int, order_id: int) -> ServiceOrder:
     """One of the enterprise's own orders; anything else is NotFound."""
-    order = db.session.get(ServiceOrder, order_id) if 0 < order_id <= MAX_ID else None
+    order = db.session.get(ServiceOrder, order_id)
     if order is None or order.enterprise_id != enterprise_id:
         raise NotFound(_l("检测委托不存在。"))
     return order
@@ -465,8 +463,6 @@ def enterprise_service_order(enterprise_id: int, order_id: int) -> ServiceOrder:
 
 def provider_service_order(provider_id: int, order_id: int) -> ServiceOrder:
     """An order on one of the provider's own service items; else NotFound."""
-    if not 0 < order_id <= MAX_ID:
-        raise NotFound(_l("检测委托不存在。"))
     order = db.session.scalar(
         select(ServiceOrder)
         .join(ServiceItem, ServiceItem.id == ServiceOrder.service_item_id)
