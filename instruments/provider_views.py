@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from flask import (
     Blueprint,
@@ -30,9 +29,9 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
 
-from booking.accounts.models import Organization, OrgKind, User
+from booking.accounts.loader import current_actor, restrict_blueprint
+from booking.accounts.models import Organization, OrgKind
 from booking.core.pagination import paginate, parse_int
 from booking.errors import DomainError, NotFound
 from booking.extensions import db, utcnow
@@ -64,27 +63,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _provider_staff_only() -> None:
-    """Every page here is for provider staff; to anyone else it does not exist."""
-    if not current_user.is_authenticated or current_user.kind != OrgKind.PROVIDER:
-        abort(404)
-
-
-# login_required sends anonymous visitors to sign in (with ?next=) first.
-bp.before_request(
-    cast(Callable[[], ResponseReturnValue | None], login_required(_provider_staff_only))
-)
+restrict_blueprint(bp, OrgKind.PROVIDER)
 
 
 # --- helpers ---------------------------------------------------------------------
 
 
-def _actor() -> User:
-    return cast(User, current_user._get_current_object())
-
-
 def _provider() -> Organization:
-    return _actor().organization
+    return current_actor().organization
 
 
 def _not_found() -> NoReturn:
@@ -93,21 +79,23 @@ def _not_found() -> NoReturn:
 
 def _own_instrument(instrument_id: int) -> Instrument:
     try:
-        return catalogue.provider_instrument(_actor().organization_id, instrument_id)
+        return catalogue.provider_instrument(current_actor().organization_id, instrument_id)
     except NotFound:
         _not_found()
 
 
 def _own_service_item(item_id: int) -> ServiceItem:
     try:
-        return catalogue.provider_service_item(_actor().organization_id, item_id)
+        return catalogue.provider_service_item(current_actor().organization_id, item_id)
     except NotFound:
         _not_found()
 
 
 def _own_downtime(instrument_id: int, downtime_id: int) -> Downtime:
     try:
-        return catalogue.provider_downtime(_actor().organization_id, instrument_id, downtime_id)
+        return catalogue.provider_downtime(
+            current_actor().organization_id, instrument_id, downtime_id
+        )
     except NotFound:
         _not_found()
 
@@ -140,7 +128,7 @@ def instruments() -> ResponseReturnValue:
     """The provider's own instruments: quick filters by status, keyword,
     sortable columns, pages. Unknown filter or sort values fall back to the
     defaults instead of failing."""
-    provider_id = _actor().organization_id
+    provider_id = current_actor().organization_id
     status = request.args.get("status", "")
     status = status if status in INSTRUMENT_STATUS_LABELS else ""
     sort = _sort_key(catalogue.INSTRUMENT_SORTS, "internal_no")
@@ -184,7 +172,7 @@ def new_instrument() -> ResponseReturnValue:
         prices, lead_days = form.to_prices()
         try:
             instrument = catalogue.create_instrument(
-                _provider(), form.to_fields(), prices, _actor(), lead_days=lead_days
+                _provider(), form.to_fields(), prices, current_actor(), lead_days=lead_days
             )
         except DomainError as error:
             db.session.rollback()
@@ -209,7 +197,7 @@ def edit_instrument(instrument_id: int) -> ResponseReturnValue:
         prices, lead_days = form.to_prices()
         try:
             catalogue.update_instrument(
-                instrument, form.to_fields(), prices, _actor(), lead_days=lead_days
+                instrument, form.to_fields(), prices, current_actor(), lead_days=lead_days
             )
         except DomainError as error:
             db.session.rollback()
@@ -231,7 +219,12 @@ def instrument_downtime(instrument_id: int) -> ResponseReturnValue:
         starts_at, ends_at = form.window()
         try:
             catalogue.add_downtime(
-                instrument, starts_at, ends_at, form.kind.data, form.reason.data or "", _actor()
+                instrument,
+                starts_at,
+                ends_at,
+                form.kind.data,
+                form.reason.data or "",
+                current_actor(),
             )
         except DomainError as error:
             db.session.rollback()
@@ -256,7 +249,7 @@ def instrument_downtime(instrument_id: int) -> ResponseReturnValue:
 def delete_downtime(instrument_id: int, downtime_id: int) -> ResponseReturnValue:
     """Remove a downtime window (audited)."""
     downtime = _own_downtime(instrument_id, downtime_id)
-    catalogue.remove_downtime(downtime, _actor())
+    catalogue.remove_downtime(downtime, current_actor())
     db.session.commit()
     flash(_("已删除停机时段。"), "success")
     return redirect(url_for("provider_catalogue.instrument_downtime", instrument_id=instrument_id))
@@ -268,7 +261,7 @@ def delete_downtime(instrument_id: int, downtime_id: int) -> ResponseReturnValue
 @bp.get("/services")
 def services() -> ResponseReturnValue:
     """The provider's own testing service items, sortable and paginated."""
-    provider_id = _actor().organization_id
+    provider_id = current_actor().organization_id
     state = request.args.get("state", "")
     state = state if state in ("active", "inactive") else ""
     sort = _sort_key(catalogue.SERVICE_ITEM_SORTS, "code")
@@ -298,7 +291,7 @@ def new_service() -> ResponseReturnValue:
     form = ServiceItemForm()
     if form.validate_on_submit():
         try:
-            item = catalogue.create_service_item(_provider(), form.to_fields(), _actor())
+            item = catalogue.create_service_item(_provider(), form.to_fields(), current_actor())
         except DomainError as error:
             db.session.rollback()
             form.attach_domain_error(error)
@@ -319,7 +312,7 @@ def edit_service(item_id: int) -> ResponseReturnValue:
         form = ServiceItemForm(data=ServiceItemForm.initial_data(item))
     if form.validate_on_submit():
         try:
-            catalogue.update_service_item(item, form.to_fields(), _actor())
+            catalogue.update_service_item(item, form.to_fields(), current_actor())
         except DomainError as error:
             db.session.rollback()
             form.attach_domain_error(error)
@@ -349,7 +342,7 @@ def import_form() -> ResponseReturnValue:
         try:
             result = importer.import_catalogue(
                 _provider(),
-                _actor(),
+                current_actor(),
                 form.kind.data,
                 upload.filename or "",
                 content,
@@ -421,6 +414,6 @@ def export() -> ResponseReturnValue:
     """The provider's own catalogue in the template's columns, so it can be
     edited and imported back."""
     kind, fmt = _kind_and_format()
-    cols, rows = importer.export_rows(kind, _actor().organization_id)
+    cols, rows = importer.export_rows(kind, current_actor().organization_id)
     stamp = utcnow().astimezone(SHANGHAI).strftime("%Y%m%d")
     return _download(kind, fmt, cols, rows, f"{kind}-{stamp}")

@@ -13,13 +13,12 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
 from booking.accounts import services
 from booking.accounts.forms import NewUserForm, OrganizationForm, RejectForm, VerifyForm
-from booking.accounts.loader import login_required
+from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import Organization, OrgKind, Region, User, VerificationStatus
 from booking.accounts.views import attach_error, region_choices
 from booking.audit.services import history
@@ -41,22 +40,13 @@ REGION_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
 
-def _actor() -> User:
-    return cast(User, current_user._get_current_object())
-
-
-@bp.before_request
-@login_required
-def _admins_only() -> None:
-    """Only authority and platform users see anything under /admin."""
-    if current_user.kind not in (OrgKind.AUTHORITY, OrgKind.PLATFORM):
-        abort(404)
+restrict_blueprint(bp, OrgKind.AUTHORITY, OrgKind.PLATFORM)
 
 
 def platform_only(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        if not _actor().is_platform_admin:
+        if not current_actor().is_platform_admin:
             abort(404)
         return view(*args, **kwargs)
 
@@ -95,7 +85,7 @@ def _regions() -> list[Region]:
 @bp.get("/enterprises")
 def enterprises() -> ResponseReturnValue:
     """The verification queue: pending by default, oldest first."""
-    actor = _actor()
+    actor = current_actor()
     status = request.args.get("status", VerificationStatus.PENDING)
     if status not in STATUSES:
         status = VerificationStatus.PENDING
@@ -137,7 +127,7 @@ def enterprises() -> ResponseReturnValue:
 
 def _enterprise_or_404(org_id: int) -> Organization:
     try:
-        return services.enterprise_for(_actor(), org_id)
+        return services.enterprise_for(current_actor(), org_id)
     except NotFound:
         abort(404)
 
@@ -173,7 +163,7 @@ def verify_enterprise(org_id: int) -> ResponseReturnValue:
     form = VerifyForm()
     if form.validate_on_submit():
         try:
-            services.verify_organization(org, _actor(), utcnow())
+            services.verify_organization(org, current_actor(), utcnow())
         except DomainError as exc:
             db.session.rollback()
             flash(str(exc), "danger")
@@ -189,7 +179,7 @@ def reject_enterprise(org_id: int) -> ResponseReturnValue:
     form = RejectForm()
     if form.validate_on_submit():
         try:
-            services.reject_organization(org, _actor(), form.reason.data or "", utcnow())
+            services.reject_organization(org, current_actor(), form.reason.data or "", utcnow())
         except DomainError as exc:
             attach_error(form, exc)
         else:
@@ -273,7 +263,7 @@ def new_organization() -> ResponseReturnValue:
             org = services.create_organization(
                 form.kind.data or "",
                 fields,
-                _actor(),
+                current_actor(),
                 uscc_override_reason=form.uscc_override_reason.data or None,
                 now=utcnow(),
             )
@@ -288,7 +278,7 @@ def new_organization() -> ResponseReturnValue:
 
 def _organization_or_404(org_id: int) -> Organization:
     try:
-        return services.organization_for(_actor(), org_id)
+        return services.organization_for(current_actor(), org_id)
     except NotFound:
         abort(404)
 
@@ -323,7 +313,7 @@ def new_user(org_id: int) -> ResponseReturnValue:
                 form.email.data or "",
                 form.password.data or "",
                 form.role.data or "",
-                _actor(),
+                current_actor(),
                 phone=form.phone.data or "",
                 now=utcnow(),
             )

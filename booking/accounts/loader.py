@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import flask_login
+from flask import Blueprint, abort
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 
 from booking.accounts.models import User
 from booking.extensions import db
@@ -16,6 +17,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # flask-login ships no type hints; views import this typed alias instead.
 login_required = cast(Callable[[F], F], flask_login.login_required)
+
+
+def current_actor() -> User:
+    """The signed-in user as the model (views pass it to services as `actor`)."""
+    return cast(User, current_user._get_current_object())
+
+
+def restrict_blueprint(bp: Blueprint, *kinds: str) -> None:
+    """Every page of `bp` is for users of these organization kinds. Anonymous
+    visitors are sent to sign in (with ?next=); to anyone else the pages do
+    not exist (404), so their existence is not advertised."""
+
+    @login_required
+    def gate() -> None:
+        if current_user.kind not in kinds:
+            abort(404)
+
+    bp.before_request(gate)
 
 
 def load_user(session_id: str) -> User | None:

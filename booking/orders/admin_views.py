@@ -6,10 +6,10 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 from sqlalchemy import select
 
-from booking.accounts.loader import login_required
+from booking.accounts.loader import restrict_blueprint
+from booking.accounts.models import OrgKind
 from booking.audit.services import history
 from booking.core.pagination import paginate, parse_int
 from booking.extensions import db
@@ -24,12 +24,7 @@ def _not_found() -> NoReturn:
     abort(404)
 
 
-@bp.before_request
-@login_required
-def _platform_admins_only() -> None:
-    """Everyone else gets 404: the pages' existence is not advertised."""
-    if not current_user.is_platform_admin:
-        _not_found()
+restrict_blueprint(bp, OrgKind.PLATFORM)
 
 
 def _page_context(object_type: str, object_id: int) -> dict[str, Any]:

@@ -11,15 +11,14 @@ visitors are sent to sign in); an order on another provider's item is a 404.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
-import flask_login
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user
 
-from booking.accounts.models import OrgKind, User
+from booking.accounts.loader import current_actor, restrict_blueprint
+from booking.accounts.models import OrgKind
 from booking.audit.services import history
 from booking.core.pagination import paginate, parse_int
 from booking.errors import DomainError, InvalidTransition, NotFound
@@ -38,19 +37,7 @@ MAX_PAGE = 10_000
 ENVELOPE_BYTES = 1024 * 1024
 
 
-def _provider_staff_only() -> None:
-    """Every page here is for provider staff; to anyone else it does not exist."""
-    if not current_user.is_authenticated or current_user.kind != OrgKind.PROVIDER:
-        abort(404)
-
-
-bp.before_request(
-    cast(Callable[[], ResponseReturnValue | None], flask_login.login_required(_provider_staff_only))
-)
-
-
-def _actor() -> User:
-    return cast(User, current_user._get_current_object())
+restrict_blueprint(bp, OrgKind.PROVIDER)
 
 
 def _not_found() -> NoReturn:
@@ -59,7 +46,7 @@ def _not_found() -> NoReturn:
 
 def _own_order(order_id: int) -> ServiceOrder:
     try:
-        return so.provider_service_order(_actor().organization_id, order_id)
+        return so.provider_service_order(current_actor().organization_id, order_id)
     except NotFound:
         _not_found()
 
@@ -71,7 +58,7 @@ def _error_status(error: DomainError) -> int:
 @bp.get("")
 def queue() -> ResponseReturnValue:
     """Service orders of the provider's items; pending requests first by default."""
-    provider_id = _actor().organization_id
+    provider_id = current_actor().organization_id
     status = request.args.get("status", "")
     if status != "active" and status not in OrderStatus._value2member_map_:
         status = ""
@@ -146,7 +133,9 @@ def accept(order_id: int) -> ResponseReturnValue:
     if not ActionForm().validate():
         abort(400)
     return _act(
-        order, lambda: so.accept_service_order(order, _actor(), utcnow()), _("已受理检测委托。")
+        order,
+        lambda: so.accept_service_order(order, current_actor(), utcnow()),
+        _("已受理检测委托。"),
     )
 
 
@@ -159,7 +148,7 @@ def reject(order_id: int) -> ResponseReturnValue:
         return _detail_page(order, 422, error=first_error(form), reject_form=form)
     return _act(
         order,
-        lambda: so.reject_service_order(order, _actor(), form.reason.data or "", utcnow()),
+        lambda: so.reject_service_order(order, current_actor(), form.reason.data or "", utcnow()),
         _("已拒绝检测委托。"),
     )
 
@@ -170,7 +159,9 @@ def receive(order_id: int) -> ResponseReturnValue:
     order = _own_order(order_id)
     if not ActionForm().validate():
         abort(400)
-    return _act(order, lambda: so.receive_samples(order, _actor(), utcnow()), _("已登记收样。"))
+    return _act(
+        order, lambda: so.receive_samples(order, current_actor(), utcnow()), _("已登记收样。")
+    )
 
 
 @bp.post("/<int:order_id>/complete")
@@ -188,7 +179,7 @@ def complete(order_id: int) -> ResponseReturnValue:
     try:
         so.complete_service_order(
             order,
-            _actor(),
+            current_actor(),
             int(form.samples_tested.data),
             upload.stream,
             upload.filename or "",

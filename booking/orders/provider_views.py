@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from flask import (
     Blueprint,
@@ -41,12 +41,12 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
+from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.models import AuditEvent
 from booking.audit.services import history
@@ -121,16 +121,7 @@ DETAIL_LABELS = {
 }
 
 
-def _provider_staff_only() -> None:
-    """Every page here is for provider staff; to anyone else it does not exist."""
-    if not current_user.is_authenticated or current_user.kind != OrgKind.PROVIDER:
-        abort(404)
-
-
-# login_required sends anonymous visitors to sign in (with ?next=) first.
-bp.before_request(
-    cast(Callable[[], ResponseReturnValue | None], login_required(_provider_staff_only))
-)
+restrict_blueprint(bp, OrgKind.PROVIDER)
 
 
 @bp.app_template_global()
@@ -307,12 +298,8 @@ def dashboard_data(provider_id: int, now: datetime, days: int = DASHBOARD_DAYS) 
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _actor() -> User:
-    return cast(User, current_user._get_current_object())
-
-
 def _provider_id() -> int:
-    return _actor().organization_id
+    return current_actor().organization_id
 
 
 def _not_found() -> NoReturn:
@@ -674,7 +661,7 @@ def approve(booking_id: int) -> ResponseReturnValue:
     """Approve a request: it becomes confirmed."""
 
     def apply(booking: Booking, now: datetime) -> str:
-        orders.approve_booking(booking, _actor(), now)
+        orders.approve_booking(booking, current_actor(), now)
         return str(_("已批准预约 #%(id)s。", id=booking.id))
 
     return _act(booking_id, ApproveForm(), "approve_form", apply)
@@ -686,7 +673,7 @@ def reject(booking_id: int) -> ResponseReturnValue:
     form = RejectForm()
 
     def apply(booking: Booking, now: datetime) -> str:
-        orders.reject_booking(booking, _actor(), form.reason.data or "", now)
+        orders.reject_booking(booking, current_actor(), form.reason.data or "", now)
         return str(_("已拒绝预约 #%(id)s。", id=booking.id))
 
     return _act(booking_id, form, "reject_form", apply)
@@ -698,7 +685,7 @@ def check_in(booking_id: int) -> ResponseReturnValue:
     form = CheckInForm()
 
     def apply(booking: Booking, now: datetime) -> str:
-        orders.check_in(booking, _actor(), now, at=form.at(now))
+        orders.check_in(booking, current_actor(), now, at=form.at(now))
         return str(_("已登记上机。"))
 
     return _act(booking_id, form, "checkin_form", apply)
@@ -710,7 +697,7 @@ def record_usage(booking_id: int) -> ResponseReturnValue:
     form = UsageForm()
 
     def apply(booking: Booking, now: datetime) -> str:
-        charge = orders.record_usage(booking, _actor(), form.at(now), now)
+        charge = orders.record_usage(booking, current_actor(), form.at(now), now)
         return str(_("已登记下机，本次费用 %(charge)s。", charge=orders_money(charge)))
 
     return _act(booking_id, form, "usage_form", apply)
@@ -722,7 +709,9 @@ def cancel(booking_id: int) -> ResponseReturnValue:
     form = CancelForm()
 
     def apply(booking: Booking, now: datetime) -> str:
-        orders.cancel_booking(booking, _actor(), form.reason.data or "", now, by_provider=True)
+        orders.cancel_booking(
+            booking, current_actor(), form.reason.data or "", now, by_provider=True
+        )
         return str(_("已取消预约。"))
 
     return _act(booking_id, form, "cancel_form", apply)
@@ -744,7 +733,7 @@ def training() -> ResponseReturnValue:
         if form.validate():
             try:
                 grant = training_service.grant_training(
-                    _actor(),
+                    current_actor(),
                     form.instrument_id.data,
                     form.email.data or "",
                     utcnow(),
@@ -786,7 +775,7 @@ def revoke_training(grant_id: int) -> ResponseReturnValue:
     form = RevokeForm()
     if form.validate_on_submit():
         try:
-            training_service.revoke_training(_actor(), grant_id, utcnow())
+            training_service.revoke_training(current_actor(), grant_id, utcnow())
         except NotFound:
             db.session.rollback()
             _not_found()

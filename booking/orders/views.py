@@ -21,7 +21,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from flask import (
     Blueprint,
@@ -38,10 +38,9 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlalchemy import Select, select
 
-from booking.accounts.loader import login_required
+from booking.accounts.loader import current_actor, login_required
 from booking.accounts.models import OrgKind, User
 from booking.audit.models import AuditEvent
 from booking.audit.services import history
@@ -118,10 +117,6 @@ WEEKDAYS = (_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五")
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _actor() -> User:
-    return cast(User, current_user._get_current_object())
-
-
 def _now() -> datetime:
     return utcnow()
 
@@ -136,7 +131,7 @@ def _not_found() -> NoReturn:
 
 def _enterprise_only() -> User:
     """The enterprise space exists only for enterprise users."""
-    user = _actor()
+    user = current_actor()
     if user.kind != OrgKind.ENTERPRISE:
         _not_found()
     return user
@@ -282,7 +277,7 @@ def _book_page(
     now = _now()
     shown_day = day or local(now).date()
     calendar = week_availability(instrument, shown_day, mode, now)
-    may_book = _actor().kind == OrgKind.ENTERPRISE
+    may_book = current_actor().kind == OrgKind.ENTERPRISE
     return render_template(
         "orders/book.html",
         instrument=instrument,
@@ -396,7 +391,7 @@ def quote_booking(instrument_id: int) -> ResponseReturnValue:
         return _book_page(instrument, form, _form_day(form), mode, status=422)
     try:
         quote = services.quote_booking(
-            _actor(), _booking_request(instrument, form), _now(), _settings()
+            current_actor(), _booking_request(instrument, form), _now(), _settings()
         )
     except DomainError as error:
         return _refused(instrument, form, error)
@@ -425,7 +420,7 @@ def place_booking(instrument_id: int) -> ResponseReturnValue:
         )
     req = _booking_request(instrument, form, form.idempotency_key.data)
     try:
-        booking = services.place_booking(_actor(), req, _now(), _settings())
+        booking = services.place_booking(current_actor(), req, _now(), _settings())
     except DomainError as error:
         return _refused(instrument, form, error)
     db.session.commit()
@@ -464,7 +459,7 @@ def _service_page(
         "orders/order_service.html",
         item=item,
         form=form,
-        may_order=_actor().kind == OrgKind.ENTERPRISE,
+        may_order=current_actor().kind == OrgKind.ENTERPRISE,
         error=error,
         **_labels(),
     ), status
@@ -495,7 +490,7 @@ def order_service(item_id: int) -> ResponseReturnValue:
         return _service_page(item, form, status=422)
     try:
         quote = so.quote_service_order(
-            _actor(), item.id, int(form.quantity.data), form.week_start.data, _now()
+            current_actor(), item.id, int(form.quantity.data), form.week_start.data, _now()
         )
     except DomainError as error:
         return _service_refused(item, form, error)
@@ -522,7 +517,7 @@ def place_service_order(item_id: int) -> ResponseReturnValue:
         return _service_page(item, form, status=422, error=_("表单有误，请重新填写。"))
     try:
         order = so.place_service_order(
-            _actor(),
+            current_actor(),
             item.id,
             int(form.quantity.data),
             form.week_start.data,
@@ -652,7 +647,7 @@ def cancel_booking(booking_id: int) -> ResponseReturnValue:
     if not form.validate():
         return _booking_page(booking, 422, error=first_error(form), cancel_form=form)
     try:
-        fee = services.cancel_booking(booking, _actor(), form.reason.data or "", _now())
+        fee = services.cancel_booking(booking, current_actor(), form.reason.data or "", _now())
     except DomainError as error:
         db.session.rollback()
         return _booking_page(booking, _error_status(error), error=str(error))
@@ -674,7 +669,7 @@ def rate_booking(booking_id: int) -> ResponseReturnValue:
         return _booking_page(booking, 422, error=first_error(form), rate_form=form)
     try:
         services.confirm_booking(
-            booking, _actor(), int(form.rating.data), form.comment.data or "", _now()
+            booking, current_actor(), int(form.rating.data), form.comment.data or "", _now()
         )
     except DomainError as error:
         db.session.rollback()
@@ -722,7 +717,7 @@ def cancel_service_order(order_id: int) -> ResponseReturnValue:
     if not form.validate():
         return _service_order_page(order, 422, error=first_error(form), cancel_form=form)
     try:
-        so.cancel_service_order(order, _actor(), form.reason.data or "", _now())
+        so.cancel_service_order(order, current_actor(), form.reason.data or "", _now())
     except DomainError as error:
         db.session.rollback()
         return _service_order_page(order, _error_status(error), error=str(error))
@@ -741,7 +736,7 @@ def rate_service_order(order_id: int) -> ResponseReturnValue:
         return _service_order_page(order, 422, error=first_error(form), rate_form=form)
     try:
         so.confirm_service_order(
-            order, _actor(), int(form.rating.data), form.comment.data or "", _now()
+            order, current_actor(), int(form.rating.data), form.comment.data or "", _now()
         )
     except DomainError as error:
         db.session.rollback()
@@ -758,7 +753,7 @@ def rate_service_order(order_id: int) -> ResponseReturnValue:
 def download_report(order_id: int) -> ResponseReturnValue:
     """The test report, for the ordering enterprise and the provider only."""
     order = db.session.get(ServiceOrder, order_id)
-    if order is None or not so.may_download_report(order, _actor()) or not order.report_path:
+    if order is None or not so.may_download_report(order, current_actor()) or not order.report_path:
         _not_found()
     base = so.reports_dir(current_app.config).resolve()
     path = (base / order.report_path).resolve()
@@ -912,7 +907,7 @@ def calendar_feed(token: str) -> ResponseReturnValue:
 @login_required
 def notifications() -> ResponseReturnValue:
     """The signed-in user's notifications, newest first."""
-    user = _actor()
+    user = current_actor()
     stmt = (
         select(Notification)
         .where(Notification.user_id == user.id)
@@ -936,7 +931,7 @@ def mark_notifications_read() -> ResponseReturnValue:
     form = ActionForm()
     if not form.validate():
         abort(400)
-    mark_all_read(_actor().id, _now())
+    mark_all_read(current_actor().id, _now())
     db.session.commit()
     flash(_("已全部标为已读。"), "success")
     return redirect(url_for("orders.notifications"))
