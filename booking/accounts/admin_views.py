@@ -136,7 +136,9 @@ def _history(org_id: int) -> dict[str, Any]:
     """The organization's audit events and the users who acted in them."""
     events = history("organization", org_id)
     ids = {e.actor_user_id for e in events if e.actor_user_id is not None}
-    actors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+    actors = (
+        {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    )
     return {"events": events, "actors": actors}
 
 

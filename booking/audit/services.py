@@ -3,6 +3,7 @@ the event commits or rolls back together with the change it describes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,23 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def actor_names(events: Iterable[AuditEvent]) -> dict[int, str]:
+    """Names of the users who acted in `events` (one query, none if no actor)."""
+    from booking.accounts.models import User
+
+    ids = {e.actor_user_id for e in events if e.actor_user_id is not None}
+    if not ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()
+    return {int(i): str(n) for i, n in rows}
+
+
+def history_with_actors(object_type: str, object_id: int) -> dict[str, Any]:
+    """Template context for a history panel: `events` and `actor_names`."""
+    events = history(object_type, object_id)
+    return {"events": events, "actor_names": actor_names(events)}
 
 
 def history(object_type: str, object_id: int) -> list[AuditEvent]:

@@ -10,12 +10,11 @@ from sqlalchemy import select
 
 from booking.accounts.loader import restrict_blueprint
 from booking.accounts.models import OrgKind
-from booking.audit.services import history
+from booking.audit.services import history_with_actors
 from booking.core.pagination import paginate, parse_int
 from booking.extensions import db
 from booking.orders.models import Booking, OrderStatus, ServiceOrder
-from booking.orders.services import status_label
-from booking.orders.views import ACTION_LABELS, actor_names
+from booking.orders.services import ORDER_ACTION_LABELS, status_label
 
 bp = Blueprint("orders_admin", __name__, url_prefix="/admin/orders")
 
@@ -28,11 +27,9 @@ restrict_blueprint(bp, OrgKind.PLATFORM)
 
 
 def _page_context(object_type: str, object_id: int) -> dict[str, Any]:
-    events = history(object_type, object_id)
     return {
-        "events": events,
-        "actor_names": actor_names(events),
-        "action_labels": ACTION_LABELS,
+        **history_with_actors(object_type, object_id),
+        "action_labels": ORDER_ACTION_LABELS,
         "status_label": status_label,
     }
 

@@ -19,15 +19,15 @@ from flask_babel import gettext as _
 
 from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import OrgKind
-from booking.audit.services import history
+from booking.audit.services import actor_names, history
 from booking.core.pagination import paginate, parse_int
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import csrf, db, utcnow
 from booking.orders import service_orders as so
 from booking.orders.forms import ActionForm, CompleteServiceForm, RejectForm, attach_domain_error
 from booking.orders.models import OrderStatus, ServiceOrder
-from booking.orders.services import status_label
-from booking.orders.views import ACTION_LABELS, actor_names, first_error
+from booking.orders.services import ORDER_ACTION_LABELS, status_label
+from booking.orders.views import first_error
 
 bp = Blueprint("provider_service_orders", __name__, url_prefix="/provider/service-orders")
 
@@ -99,7 +99,7 @@ def _detail_page(
         order=order,
         events=events,
         actor_names=actor_names(events),
-        action_labels=ACTION_LABELS,
+        action_labels=ORDER_ACTION_LABELS,
         status_label=status_label,
         error=error,
         action_form=ActionForm(formdata=None),

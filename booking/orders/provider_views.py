@@ -49,7 +49,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.models import AuditEvent
-from booking.audit.services import history
+from booking.audit.services import actor_names, history
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
 from booking.core.spreadsheets import csv_cell, keep_text
@@ -74,6 +74,7 @@ from booking.orders.provider_forms import (
     UsageForm,
     local_input_value,
 )
+from booking.orders.services import ORDER_ACTION_LABELS
 from instruments.classification import SERVICE_MODE_LABELS
 from instruments.models import Instrument
 
@@ -100,18 +101,6 @@ STATUS_BADGES = {
     OrderStatus.CANCELLED: "bg-light text-dark border",
 }
 
-ACTION_LABELS = {
-    "booking.place": _l("提交预约"),
-    "booking.approve": _l("批准"),
-    "booking.reject": _l("拒绝"),
-    "booking.cancel": _l("取消"),
-    "booking.check_in": _l("上机"),
-    "booking.complete": _l("下机并计费"),
-    "booking.confirm": _l("企业确认并评价"),
-    "booking.expire": _l("超时未审核，已过期"),
-    "booking.no_show": _l("未到"),
-    "booking.close": _l("自动完成"),
-}
 
 DETAIL_LABELS = {
     "reason": _l("理由"),
@@ -566,12 +555,7 @@ class HistoryLine:
 
 def _history_lines(booking_id: int) -> list[HistoryLine]:
     events = history("booking", booking_id)
-    ids = {e.actor_user_id for e in events if e.actor_user_id is not None}
-    names = (
-        {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
-        if ids
-        else {}
-    )
+    names = actor_names(events)
     lines = []
     for event in events:
         details = []
@@ -583,7 +567,9 @@ def _history_lines(booking_id: int) -> list[HistoryLine]:
             details.append((str(label), text))
         actor = names.get(event.actor_user_id or 0, "") if event.actor_user_id else _("系统")
         lines.append(
-            HistoryLine(event, actor, str(ACTION_LABELS.get(event.action, event.action)), details)
+            HistoryLine(
+                event, actor, str(ORDER_ACTION_LABELS.get(event.action, event.action)), details
+            )
         )
     return lines
 

@@ -546,6 +546,31 @@ def confirm_booking(
     )
 
 
+# Audit actions of orders, as history panels show them.
+ORDER_ACTION_LABELS = {
+    "booking.place": _l("提交预约"),
+    "booking.approve": _l("批准预约"),
+    "booking.reject": _l("拒绝预约"),
+    "booking.cancel": _l("取消预约"),
+    "booking.check_in": _l("上机"),
+    "booking.complete": _l("下机并计费"),
+    "booking.confirm": _l("确认并评价"),
+    "booking.expire": _l("超时未审核"),
+    "booking.no_show": _l("预约未到"),
+    "booking.auto_close": _l("自动结单"),
+    "booking.remind": _l("发送预约提醒"),
+    "service_order.place": _l("提交委托"),
+    "service_order.accept": _l("受理委托"),
+    "service_order.reject": _l("拒绝委托"),
+    "service_order.receive": _l("收到样品"),
+    "service_order.complete": _l("上传报告并完成"),
+    "service_order.confirm": _l("确认并评价"),
+    "service_order.cancel": _l("取消委托"),
+    "service_order.expire": _l("超时未受理"),
+    "service_order.auto_close": _l("自动结单"),
+}
+
+
 STATUS_LABELS = {
     OrderStatus.REQUESTED: _l("待审核"),
     OrderStatus.CONFIRMED: _l("已确认"),

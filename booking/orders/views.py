@@ -42,8 +42,7 @@ from sqlalchemy import Select, select
 
 from booking.accounts.loader import current_actor, login_required
 from booking.accounts.models import OrgKind, User
-from booking.audit.models import AuditEvent
-from booking.audit.services import history
+from booking.audit.services import history_with_actors
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
 from booking.errors import DomainError, InvalidTransition, NotFound
@@ -69,7 +68,7 @@ from booking.orders.forms import (
     duration_choices,
 )
 from booking.orders.models import ACTIVE_STATUSES, Booking, OrderStatus, ServiceOrder
-from booking.orders.services import BookingRequest, SlotTaken, status_label
+from booking.orders.services import ORDER_ACTION_LABELS, BookingRequest, SlotTaken, status_label
 from instruments import queries
 from instruments.classification import SERVICE_MODE_LABELS
 from instruments.models import Instrument, ServiceItem, ServiceMode
@@ -90,26 +89,6 @@ BOOKING_SORTS: dict[str, Any] = {
 }
 SERVICE_SORTS = so.QUEUE_SORTS
 
-ACTION_LABELS = {
-    "booking.place": _l("提交预约"),
-    "booking.approve": _l("批准预约"),
-    "booking.reject": _l("拒绝预约"),
-    "booking.cancel": _l("取消预约"),
-    "booking.check_in": _l("上机"),
-    "booking.complete": _l("下机并结算"),
-    "booking.confirm": _l("确认并评价"),
-    "booking.expire": _l("超时未审核"),
-    "booking.no_show": _l("预约未到"),
-    "booking.auto_close": _l("自动结单"),
-    "service_order.place": _l("提交委托"),
-    "service_order.accept": _l("受理委托"),
-    "service_order.reject": _l("拒绝委托"),
-    "service_order.receive": _l("收到样品"),
-    "service_order.complete": _l("上传报告并完成"),
-    "service_order.confirm": _l("确认并评价"),
-    "service_order.cancel": _l("取消委托"),
-    "service_order.expire": _l("超时未受理"),
-}
 
 WEEKDAYS = (_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五"), _l("周六"), _l("周日"))
 
@@ -188,24 +167,15 @@ def next_step(order: Booking | ServiceOrder) -> str:
     return str(hints.get(OrderStatus(status), "—"))
 
 
-def actor_names(events: Iterable[AuditEvent]) -> dict[int, str]:
-    ids = {e.actor_user_id for e in events if e.actor_user_id is not None}
-    if not ids:
-        return {}
-    rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all()
-    return {int(i): str(n) for i, n in rows}
-
-
 def _history(object_type: str, object_id: int) -> dict[str, Any]:
-    events = history(object_type, object_id)
-    return {"events": events, "actor_names": actor_names(events)}
+    return history_with_actors(object_type, object_id)
 
 
 def _labels() -> dict[str, Any]:
     return {
         "status_label": status_label,
         "mode_labels": SERVICE_MODE_LABELS,
-        "action_labels": ACTION_LABELS,
+        "action_labels": ORDER_ACTION_LABELS,
         "next_step": next_step,
         "local": local,
         "weekdays": WEEKDAYS,

@@ -69,3 +69,42 @@ def test_bad_ids_and_filters_do_not_fail(
     assert client.get("/admin/orders/bookings/99999999999").status_code == 404
     assert client.get("/admin/orders/service/1").status_code == 404
     assert client.get("/admin/orders/bookings?status=bogus&page=-4").status_code == 200
+
+
+def test_every_recorded_order_action_has_a_label() -> None:
+    """History panels show labels, never raw action names (jobs included)."""
+    from booking.orders.services import ORDER_ACTION_LABELS
+
+    recorded = {
+        *(
+            f"booking.{a}"
+            for a in (
+                "place",
+                "approve",
+                "reject",
+                "cancel",
+                "check_in",
+                "complete",
+                "confirm",
+                "expire",
+                "no_show",
+                "auto_close",
+                "remind",
+            )
+        ),
+        *(
+            f"service_order.{a}"
+            for a in (
+                "place",
+                "accept",
+                "reject",
+                "receive",
+                "complete",
+                "confirm",
+                "cancel",
+                "expire",
+                "auto_close",
+            )
+        ),
+    }
+    assert recorded <= set(ORDER_ACTION_LABELS)

@@ -160,7 +160,7 @@ def test_confirm_and_rate_a_completed_booking(
     booking = fresh(booking)
     assert (booking.status, booking.rating, booking.rating_comment) == ("closed", 4, "操作规范")
     history = client.get(f"/my/orders/booking/{booking.id}").text
-    for step in ("提交预约", "批准预约", "上机", "下机并结算", "确认并评价"):
+    for step in ("提交预约", "批准预约", "上机", "下机并计费", "确认并评价"):
         assert step in history
 
 
