@@ -80,6 +80,9 @@ def serialize_writes(scoped: Any) -> None:
 
 
 _WROTE = "wrote_in_transaction"
+# Orders re-read under a row lock in the current transaction (see
+# booking.orders.services.lock_for_transition); forgotten when it ends.
+LOCKED_IN_TRANSACTION = "locked_in_transaction"
 
 
 @event.listens_for(Session, "after_flush")
@@ -92,3 +95,4 @@ def _clear_written(session: Session, transaction: Any) -> None:
     # Savepoints end inside the outer transaction; only the root ends the lock.
     if transaction.parent is None:
         session.info.pop(_WROTE, None)
+        session.info.pop(LOCKED_IN_TRANSACTION, None)

@@ -54,7 +54,7 @@ from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
 from booking.core.spreadsheets import csv_cell, keep_text
 from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
-from booking.db import MAX_ID, serialize_writes
+from booking.db import MAX_ID
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
 from booking.i18n import current_locale, money
@@ -149,17 +149,13 @@ def pending_request_count(user: Any) -> int:
 BADGE_COUNTERS["pending_requests"] = pending_request_count
 
 
-def provider_booking(provider_id: int, booking_id: int, *, lock: bool = False) -> Booking:
-    """One booking of the provider's instruments; another's is NotFound.
-    `lock` takes the row lock a transition needs on PostgreSQL."""
-    stmt = (
+def provider_booking(provider_id: int, booking_id: int) -> Booking:
+    """One booking of the provider's instruments; another's is NotFound."""
+    booking = db.session.scalar(
         select(Booking)
         .join(Instrument, Instrument.id == Booking.instrument_id)
         .where(Booking.id == booking_id, Instrument.provider_id == provider_id)
     )
-    if lock:
-        stmt = stmt.with_for_update(of=Booking)
-    booking = db.session.scalar(stmt)
     if booking is None:
         raise NotFound(_l("预约不存在。"))
     return booking
@@ -295,9 +291,9 @@ def _not_found() -> NoReturn:
     abort(404)
 
 
-def _own_booking(booking_id: int, *, lock: bool = False) -> Booking:
+def _own_booking(booking_id: int) -> Booking:
     try:
-        return provider_booking(_provider_id(), booking_id, lock=lock)
+        return provider_booking(_provider_id(), booking_id)
     except NotFound:
         _not_found()
 
@@ -617,10 +613,9 @@ def booking(booking_id: int) -> ResponseReturnValue:
 def _act(
     booking_id: int, form: ProviderForm, form_name: str, apply: Callable[[Booking, datetime], str]
 ) -> ResponseReturnValue:
-    """Run one transition: scoped and locked lookup, shape check, the
-    engine's rules; commit and go back, or roll back and show why."""
-    serialize_writes(db.session)
-    booking = _own_booking(booking_id, lock=True)
+    """Run one transition: scoped lookup, shape check, the engine's rules
+    (which lock the row); commit and go back, or roll back and show why."""
+    booking = _own_booking(booking_id)
     status = 422
     if form.validate_on_submit():
         try:

@@ -25,7 +25,7 @@ from werkzeug.utils import secure_filename
 
 from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.services import record
-from booking.db import serialize_writes
+from booking.db import MAX_ID, serialize_writes
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db
 from booking.orders import policy as rules
@@ -455,7 +455,8 @@ def can_cancel(order: ServiceOrder) -> bool:
 
 def enterprise_service_order(enterprise_id: int, order_id: int) -> ServiceOrder:
     """One of the enterprise's own orders; anything else is NotFound."""
-    order = db.session.get(ServiceOrder, order_id)
+    # Scoped look-ups are also called with ids that did not come through a URL.
+    order = db.session.get(ServiceOrder, order_id) if 0 < order_id <= MAX_ID else None
     if order is None or order.enterprise_id != enterprise_id:
         raise NotFound(_l("检测委托不存在。"))
     return order
@@ -463,6 +464,8 @@ def enterprise_service_order(enterprise_id: int, order_id: int) -> ServiceOrder:
 
 def provider_service_order(provider_id: int, order_id: int) -> ServiceOrder:
     """An order on one of the provider's own service items; else NotFound."""
+    if not 0 < order_id <= MAX_ID:
+        raise NotFound(_l("检测委托不存在。"))
     order = db.session.scalar(
         select(ServiceOrder)
         .join(ServiceItem, ServiceItem.id == ServiceOrder.service_item_id)

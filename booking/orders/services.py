@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.services import record
-from booking.db import serialize_writes
+from booking.db import LOCKED_IN_TRANSACTION, serialize_writes
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db
 from booking.orders import policy as rules
@@ -382,9 +382,14 @@ def lock_for_transition(order: Any) -> None:
     """Re-read the order under a row lock before deciding on its status, so a
     person's action and a scheduler sweep on the same order cannot both win
     (the later one sees the earlier one's status and is refused)."""
+    locked = db.session.info.setdefault(LOCKED_IN_TRANSACTION, set())
+    key = (type(order).__name__, order.id)
+    if key in locked:  # already re-read under the lock in this transaction
+        return
     serialize_writes(db.session)
     db.session.flush()  # the refresh below must not drop this transaction's own changes
     db.session.refresh(order, with_for_update=True)
+    locked.add(key)
 
 
 def _transition(
