@@ -107,6 +107,7 @@ def _fresh_user_per_request(app: Flask) -> Iterator[None]:
     def forget(sender: Flask, **extra: Any) -> None:
         g.pop("_login_user", None)
         g.pop("_flask_babel", None)  # the locale, too, is chosen per request
+        g.pop("badge_counts", None)
 
     request_started.connect(forget, app)
     yield

@@ -9,6 +9,7 @@ import flask_login
 from flask import Blueprint, abort
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
+from sqlalchemy.orm import joinedload
 
 from booking.accounts.models import User
 from booking.extensions import db
@@ -42,7 +43,8 @@ def load_user(session_id: str) -> User | None:
     user_id, _, stamp = session_id.partition(":")
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    # The organization comes with the user: nearly every page asks for its kind.
+    user = db.session.get(User, int(user_id), options=[joinedload(User.organization)])
     if user is None or not user.active or user.get_id() != session_id or not stamp:
         return None
     return user

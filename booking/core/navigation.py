@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 from flask_babel import lazy_pgettext as _nav_label
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
@@ -103,4 +103,9 @@ def badge_count(item: NavItem) -> int:
     counter = BADGE_COUNTERS.get(item.badge_key or "")
     if counter is None or not current_user.is_authenticated:
         return 0
-    return counter(current_user)
+    # Once per request: a page showing the same figure reads it from here.
+    counts: dict[str, int] = g.setdefault("badge_counts", {})
+    key = item.badge_key or ""
+    if key not in counts:
+        counts[key] = counter(current_user)
+    return counts[key]

@@ -66,8 +66,7 @@ def _error_page(error: HTTPException) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("BOOTSTRAP_SERVE_LOCAL", True)
-    app.config["BOOTSTRAP_SERVE_LOCAL"] = True
+    app.config["BOOTSTRAP_SERVE_LOCAL"] = True  # no CDN: pages work offline
     bootstrap.init_app(app)
 
     @app.errorhandler(HTTPException)

@@ -29,7 +29,6 @@ from flask import Flask
 from sqlalchemy import select
 
 from booking.accounts.models import User
-from booking.audit.models import AuditEvent
 from booking.extensions import db
 from booking.notifications.services import notify
 from booking.orders.clock import local
@@ -136,21 +135,8 @@ def _rejected(order: Order, actor: User | None, now: datetime) -> None:
 
 
 def _reason(order: Order) -> str:
-    """The rejection reason. The reject services announce the change before
-    they set `decision_reason`; the audit event they have just added (not
-    flushed yet) carries it already."""
-    if order.decision_reason:
-        return order.decision_reason
-    object_type = prefix(order)
-    for obj in db.session.new:
-        if (
-            isinstance(obj, AuditEvent)
-            and obj.object_type == object_type
-            and obj.object_id == order.id
-            and obj.action == f"{object_type}.reject"
-        ):
-            return str((obj.detail or {}).get("reason", ""))
-    return ""
+    """The rejection reason (the reject services set it before announcing)."""
+    return order.decision_reason or ""
 
 
 def _cancelled(order: Order, actor: User | None, now: datetime) -> None:
@@ -187,4 +173,3 @@ def on_order_changed(sender: Any, **kwargs: Any) -> None:
 def init_app(app: Flask) -> None:
     """Connect the receivers (idempotent; signals are process-wide)."""
     order_changed.connect(on_order_changed, weak=False)
-    app.extensions["booking.notifications.handlers"] = True

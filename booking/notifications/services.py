@@ -98,17 +98,6 @@ def unread_count(user_id: int) -> int:
     )
 
 
-def recent(user_id: int, limit: int = 50) -> list[Notification]:
-    return list(
-        db.session.scalars(
-            select(Notification)
-            .where(Notification.user_id == user_id)
-            .order_by(Notification.created_at.desc(), Notification.id.desc())
-            .limit(limit)
-        )
-    )
-
-
 def mark_all_read(user_id: int, now: datetime) -> int:
     result = db.session.execute(
         update(Notification)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import select
 
 from booking.extensions import db
-from booking.orders.clock import at_local, local, week_start
+from booking.orders.clock import at_local, week_start
 from booking.orders.models import ACTIVE_STATUSES, Booking
 from instruments.models import Downtime, Instrument
 
@@ -148,7 +148,3 @@ def week_availability(
                 entry.slots[t] = Slot(s, e, state)
         days.append(entry)
     return WeekCalendar(instrument, monday, mode, days, times)
-
-
-def local_day(moment: datetime) -> date:
-    return local(moment).date()

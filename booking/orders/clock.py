@@ -26,8 +26,3 @@ def local_week_bounds(day: date) -> tuple[datetime, datetime]:
     """[Monday 00:00, next Monday 00:00) of `day`'s week, as aware UTC."""
     monday = week_start(day)
     return at_local(monday, time(0)), at_local(monday + timedelta(days=7), time(0))
-
-
-def minutes_of_day(moment: datetime) -> int:
-    moment = local(moment)
-    return moment.hour * 60 + moment.minute

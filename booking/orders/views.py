@@ -243,10 +243,11 @@ def _book_page(
     status: int = 200,
     notice: str | None = None,
     error: str | None = None,
+    calendar: WeekCalendar | None = None,
 ) -> ResponseReturnValue:
     now = _now()
-    shown_day = day or local(now).date()
-    calendar = week_availability(instrument, shown_day, mode, now)
+    if calendar is None:
+        calendar = week_availability(instrument, day or local(now).date(), mode, now)
     may_book = current_actor().kind == OrgKind.ENTERPRISE
     return render_template(
         "orders/book.html",
@@ -283,26 +284,25 @@ def book(instrument_id: int) -> ResponseReturnValue:
     if start is not None:
         form.starts_at.data = start
         day = day or start.date()
-    if day is None:
-        day = _first_bookable_day(instrument, mode)
+    calendar = _first_bookable_week(instrument, mode) if day is None else None
     duration = parse_int(request.args.get("duration"), 0, 0, 10_000)
     valid = [m for m, _label in duration_choices(instrument)]
     form.duration.data = duration if duration in valid else (valid[0] if valid else 0)
-    return _book_page(instrument, form, day, mode, notice=notice)
+    return _book_page(instrument, form, day, mode, notice=notice, calendar=calendar)
 
 
-def _first_bookable_day(instrument: Instrument, mode: str | None) -> date:
-    """Open on the first week with a free slot for `mode` (its lead time may
-    rule out this week and the next), looking a few weeks ahead at most."""
+def _first_bookable_week(instrument: Instrument, mode: str | None) -> WeekCalendar:
+    """The first week with a free slot for `mode` (its lead time may rule out
+    this week and the next), looking a few weeks ahead at most."""
     now = _now()
     price = instrument.price_for(mode) if mode else None
     lead = price.lead_days if price is not None else 0
     first = local(now + timedelta(days=lead)).date()
     for weeks in range(4):
-        day = first + timedelta(weeks=weeks)
-        if week_availability(instrument, day, mode, now).free_count:
-            return day
-    return first
+        calendar = week_availability(instrument, first + timedelta(weeks=weeks), mode, now)
+        if calendar.free_count:
+            return calendar
+    return week_availability(instrument, first, mode, now)
 
 
 def _form_day(form: BookingForm) -> date | None:

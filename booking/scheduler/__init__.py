@@ -15,13 +15,6 @@ if TYPE_CHECKING:
     from booking.scheduler.runtime import SchedulerRunner
 
 
-def start_in_background(app: Flask) -> SchedulerRunner:
-    """Run the leader loop in a daemon thread of this process."""
-    from booking.scheduler.runtime import start_in_background as start
-
-    return start(app)
-
-
 def maybe_start_in_process(app: Flask) -> SchedulerRunner | None:
     """The app factory's hook (see runtime.maybe_start_in_process). Costs
     nothing, not even the APScheduler import, when SCHEDULER_IN_PROCESS is off."""
