@@ -59,8 +59,6 @@ DEFAULT_SORT = "newest"
 # of a common term at 100,000 instruments visits every match, far slower than
 # the page itself. Below EXACT_COUNT_UP_TO rows (the largest id, one index
 # look-up) counts are exact. Both can be set in the config.
-DEFAULT_COUNT_CAP = 500
-DEFAULT_EXACT_COUNT_UP_TO = 10_000
 # Sorts with an index behind them (primary key, price_from_fen / unit price).
 _WALKABLE_SORTS = frozenset({"newest", "price"})
 
@@ -302,9 +300,9 @@ def _count_cap(entity: type[Instrument] | type[ServiceItem]) -> int | None:
     """How far to count: None (exactly) while the table is small."""
     config = current_app.config
     largest = db.session.scalar(select(func.max(entity.id))) or 0
-    if largest <= int(config.get("CATALOGUE_EXACT_COUNT_UP_TO", DEFAULT_EXACT_COUNT_UP_TO)):
+    if largest <= int(config["CATALOGUE_EXACT_COUNT_UP_TO"]):
         return None
-    return int(config.get("CATALOGUE_COUNT_CAP", DEFAULT_COUNT_CAP))
+    return int(config["CATALOGUE_COUNT_CAP"])
 
 
 # With more matches than the cap, a page is found fastest by walking the

@@ -5,7 +5,7 @@ PostgreSQL (GIN token index plus LIKE recheck)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -323,11 +323,8 @@ def test_sort_headers_keep_the_search(client: FlaskClient, catalogue: Catalogue)
 
 
 @pytest.fixture
-def small_pages(app: Flask) -> Iterator[None]:
-    before = app.config["CATALOGUE_PAGE_SIZE"]
-    app.config["CATALOGUE_PAGE_SIZE"] = 2
-    yield
-    app.config["CATALOGUE_PAGE_SIZE"] = before
+def small_pages(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "CATALOGUE_PAGE_SIZE", 2)
 
 
 def test_pages_split_the_results(
@@ -436,23 +433,25 @@ def test_english_page_shows_english_names(client: FlaskClient, catalogue: Catalo
 
 
 def test_count_stops_at_the_cap(
-    client: FlaskClient, app: Flask, catalogue: Catalogue, small_pages: None
+    client: FlaskClient,
+    app: Flask,
+    catalogue: Catalogue,
+    small_pages: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    app.config["CATALOGUE_COUNT_CAP"] = 3
-    app.config["CATALOGUE_EXACT_COUNT_UP_TO"] = 0
-    try:
-        page = get(client, "/instruments")
-        assert 'data-total="3" data-capped="true"' in page and "共 3+ 台仪器" in page
-        # Pages beyond what was counted show the last counted page.
-        last = ids(get(client, "/instruments?page=99"))
-        assert last == ids(get(client, "/instruments?page=2")) and len(last) == 2
-        # A keyword with more matches than the cap takes the primary-key walk
-        # on PostgreSQL; it must find the same rows as the index.
-        assert ids(get(client, "/instruments?q=色谱")) == [catalogue.lc.id, catalogue.lcms.id]
-        assert ids(get(client, "/instruments?q=chromatograph")) == [
-            catalogue.lc.id,
-            catalogue.lcms.id,
-        ]
-        assert 'data-total="3"' in get(client, "/instruments?q=色谱")
-    finally:
-        del app.config["CATALOGUE_COUNT_CAP"], app.config["CATALOGUE_EXACT_COUNT_UP_TO"]
+    # Patched for this test only: later tests see config.py's values again.
+    monkeypatch.setitem(app.config, "CATALOGUE_COUNT_CAP", 3)
+    monkeypatch.setitem(app.config, "CATALOGUE_EXACT_COUNT_UP_TO", 0)
+    page = get(client, "/instruments")
+    assert 'data-total="3" data-capped="true"' in page and "共 3+ 台仪器" in page
+    # Pages beyond what was counted show the last counted page.
+    last = ids(get(client, "/instruments?page=99"))
+    assert last == ids(get(client, "/instruments?page=2")) and len(last) == 2
+    # A keyword with more matches than the cap takes the primary-key walk
+    # on PostgreSQL; it must find the same rows as the index.
+    assert ids(get(client, "/instruments?q=色谱")) == [catalogue.lc.id, catalogue.lcms.id]
+    assert ids(get(client, "/instruments?q=chromatograph")) == [
+        catalogue.lc.id,
+        catalogue.lcms.id,
+    ]
+    assert 'data-total="3"' in get(client, "/instruments?q=色谱")
