@@ -33,6 +33,7 @@ try:
 except ImportError:  # wtforms < 3.3
     _SelectChoice = None
 
+from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
 from booking.errors import DomainError
 from booking.i18n import SHANGHAI
 from instruments.classification import SERVICE_MODE_LABELS
@@ -87,7 +88,7 @@ def attach_domain_error(form: FlaskForm, error: DomainError) -> bool:
 
 def _sane_local(form: FlaskForm, field: Field) -> None:
     value = field.data
-    if value is not None and not 2000 <= value.year <= 2100:
+    if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise _ValidationError(str(_l("请输入有效的开始时间。")))
 
 

@@ -46,6 +46,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
 from booking.extensions import db
 from booking.orders.clock import at_local, local
 from booking.orders.models import Booking, OrderStatus, UtilisationSnapshot
@@ -362,6 +363,6 @@ def parse_month(raw: str | None) -> date | None:
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", raw):
         return None
     year, month = int(raw[:4]), int(raw[5:])
-    if not (2000 <= year <= 2100 and 1 <= month <= 12):
+    if not (EARLIEST_YEAR <= year <= LATEST_YEAR and 1 <= month <= 12):
         return None
     return date(year, month, 1)

@@ -45,6 +45,7 @@ from booking.accounts.models import OrgKind, User
 from booking.audit.services import history_with_actors
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
+from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
 from booking.i18n import money
@@ -211,7 +212,7 @@ def _parse_week(raw: str | None) -> date | None:
         day = date.fromisoformat(raw.strip()[:10])
     except ValueError:
         return None
-    return day if 2000 <= day.year <= 2100 else None
+    return day if EARLIEST_YEAR <= day.year <= LATEST_YEAR else None
 
 
 def _parse_start(raw: str | None) -> datetime | None:
@@ -222,7 +223,7 @@ def _parse_start(raw: str | None) -> datetime | None:
         value = datetime.strptime(raw.strip()[:16], "%Y-%m-%dT%H:%M")  # noqa: DTZ007 - local wall time
     except ValueError:
         return None
-    return value if 2000 <= value.year <= 2100 else None
+    return value if EARLIEST_YEAR <= value.year <= LATEST_YEAR else None
 
 
 def _calendar_rows(calendar: WeekCalendar) -> list[dict[str, Any]]:
