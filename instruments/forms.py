@@ -45,7 +45,7 @@ try:
 except ImportError:  # wtforms < 3.3
     _SelectChoice = None
 
-from booking.core.validators import plausible_year
+from booking.core.validators import has_control_characters, plausible_year
 from booking.errors import DomainError
 from booking.i18n import SHANGHAI, current_locale
 from instruments.classification import (
@@ -107,9 +107,7 @@ def _no_control_characters(form: Any, field: Field) -> None:
     """Control characters (NUL above all, which PostgreSQL refuses) never
     belong in catalogue text; they come from pasted or imported data."""
     value = field.data
-    if isinstance(value, str) and any(
-        (ord(ch) < 32 and ch not in "\t\n\r") or ord(ch) == 127 for ch in value
-    ):
+    if isinstance(value, str) and has_control_characters(value, allow_line_breaks=True):
         raise _ValidationError(_l("包含不可见的控制字符，请删除后再试。"))
 
 

@@ -54,6 +54,7 @@ from wtforms import (
 from booking.accounts.models import Organization, User
 from booking.audit.services import record
 from booking.core.spreadsheets import keep_text
+from booking.core.validators import has_control_characters
 from booking.errors import DomainError
 from booking.extensions import db, utcnow
 from instruments import services as catalogue
@@ -88,7 +89,6 @@ _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
     (b"7z\xbc\xaf", "7z"),
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HEADER_KEY = re.compile(r"\(([A-Za-z][A-Za-z0-9_]*)\)$")
 _WEEKDAY_SEPARATORS = re.compile(r"[\s,，、;；/]+")
 
@@ -314,7 +314,7 @@ def _csv_rows(content: bytes) -> Iterator[tuple[int, list[Any]]]:
         if content.startswith(signature):
             raise ImportFileError(_l("文件内容是 %(type)s，不是 CSV 表格。", type=name))
     text = _decode(content)
-    if _CONTROL.search(text):
+    if has_control_characters(text, allow_line_breaks=True):
         raise ImportFileError(_l("文件包含二进制内容，不是 CSV 表格。"))
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = ","

@@ -13,7 +13,6 @@ rules and audits, the view commits once or rolls back.
 from __future__ import annotations
 
 import io
-import re
 from typing import Any, NoReturn
 
 from flask import (
@@ -33,6 +32,7 @@ from flask_babel import gettext as _
 from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import Organization, OrgKind
 from booking.core.pagination import paginate, parse_int
+from booking.core.validators import strip_control_characters
 from booking.errors import DomainError, NotFound
 from booking.extensions import db, utcnow
 from booking.i18n import SHANGHAI
@@ -57,9 +57,6 @@ from instruments.models import Downtime, Instrument, ServiceItem, ServiceMode
 
 bp = Blueprint("provider_catalogue", __name__, url_prefix="/provider")
 
-# Ids beyond a 32-bit key cannot exist; refusing them early keeps huge numbers
-# in a URL from reaching the database driver.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -103,7 +100,7 @@ def _own_downtime(instrument_id: int, downtime_id: int) -> Downtime:
 def _search_term() -> str:
     raw = request.args.get("q", "")
     limit = int(current_app.config["SEARCH_MAX_LENGTH"])
-    return _CONTROL.sub("", raw).strip()[:limit]
+    return strip_control_characters(raw).strip()[:limit]
 
 
 def _sort_key(allowed: dict[str, Any], default: str) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, contains_e
 
 from booking.accounts.models import Organization, OrgKind, Region, VerificationStatus
 from booking.core.pagination import Page, parse_int
+from booking.core.validators import has_control_characters
 from booking.db import MAX_ID
 from booking.errors import DomainError
 from booking.extensions import db
@@ -46,7 +47,7 @@ from instruments.models import (
     ServiceMode,
     SharingMode,
 )
-from instruments.search import has_control_characters, keyword_condition, split_terms
+from instruments.search import keyword_condition, split_terms
 
 # The default order, with or without a keyword, is newest first: the id order,
 # which the primary key index serves, so a page of a common term costs a few

@@ -28,7 +28,6 @@ from sqlalchemy.types import JSON, Text, TypeEngine
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _WORD = re.compile(r"[0-9a-z]+(?:[.\-/][0-9a-z]+)*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def token_array_type() -> TypeEngine[Any]:
@@ -40,10 +39,6 @@ def normalise(text: str) -> str:
     """NFKC (full-width → half-width), lower case, collapse spaces."""
     text = unicodedata.normalize("NFKC", text).lower()
     return " ".join(text.split())
-
-
-def has_control_characters(text: str) -> bool:
-    return bool(_CONTROL.search(text))
 
 
 def tokens(text: str) -> set[str]:

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
+
+# Control characters never belong in user text (PostgreSQL refuses NUL
+# outright). Multi-line fields and files may hold tab and line breaks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(text: str, allow_line_breaks: bool = False) -> bool:
+    pattern = _CONTROL_BUT_LINE_BREAKS if allow_line_breaks else _CONTROL
+    return bool(pattern.search(text))
+
+
+def strip_control_characters(text: str) -> str:
+    return _CONTROL.sub("", text)
+
 
 EARLIEST_YEAR = 1950
 LATEST_YEAR = 2100
