@@ -95,6 +95,7 @@ def _import_models() -> None:
     import booking.notifications.models
     import booking.orders.models  # noqa: F401
     import instruments.models  # noqa: F401
+    import vouchers.models  # noqa: F401
 
 
 def _init_extensions(app: Flask) -> None:

@@ -191,3 +191,28 @@ class User(UserMixin, Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class RelationKind(StrEnum):
+    """How an enterprise is linked to a provider (关联关系)."""
+
+    LEGAL_REPRESENTATIVE = "legal_representative"  # shared 法定代表人
+    SHAREHOLDER = "shareholder"
+    CONTROLLER = "controller"  # same 实际控制人
+    AFFILIATION = "affiliation"  # 隶属、共建、产权
+
+
+class RelatedParty(Model):
+    """A declared link between an enterprise and a provider. Vouchers may not
+    pay for services between related parties (checked at order and claim time)."""
+
+    __tablename__ = "related_party"
+    __table_args__ = (UniqueConstraint("enterprise_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(255), default="")
+    declared_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    declared_at: Mapped[datetime] = mapped_column(default=utcnow)

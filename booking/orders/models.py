@@ -239,3 +239,27 @@ class UtilisationSnapshot(Model):
         if not self.effective_minutes:
             return None
         return self.external_minutes / self.effective_minutes
+
+
+class InternalUse(Model):
+    """The provider's own use of an instrument (科研/教学 by its own staff).
+    It counts toward 有效工作机时 but not 对外服务机时, so 共享率 means what
+    the authorities report. It blocks no booking slot: providers record it
+    after the fact, as they record usage of bookings."""
+
+    __tablename__ = "internal_use"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="interval_order"),
+        Index("ix_internal_use_instrument_starts", "instrument_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    purpose: Mapped[str] = mapped_column(String(255), default="")
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    voided_at: Mapped[datetime | None]  # a wrong entry is voided, not deleted (audit)
+
+    instrument: Mapped[Instrument] = relationship()

@@ -223,6 +223,7 @@ def place_service_order(
     idempotency_key: str | None,
     now: datetime,
     settings: rules.OrderSettings | None = None,
+    payment: str = "",
 ) -> ServiceOrder:
     """Order testing of `quantity` samples in the week starting `week_start`.
 
@@ -289,7 +290,7 @@ def place_service_order(
         quantity=quantity,
         week_start=week_start.isoformat(),
     )
-    order_changed.send(order, actor=user, action="place", now=now)
+    order_changed.send(order, actor=user, action="place", now=now, payment=payment)
     return order
 
 

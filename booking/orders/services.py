@@ -55,6 +55,7 @@ class BookingRequest:
     purpose: str = ""
     sample_notes: str = ""
     idempotency_key: str | None = None
+    payment: str = ""  # payment option key from the quote page (booking.orders.payment)
 
 
 # --- checks shared by placing and quoting ---------------------------------------
@@ -371,7 +372,7 @@ def place_booking(
                 return again
         raise
     record(user, "booking.place", "booking", booking.id, to_state=booking.status, now=now)
-    order_changed.send(booking, actor=user, action="place", now=now)
+    order_changed.send(booking, actor=user, action="place", now=now, payment=request.payment)
     return booking
 
 

@@ -41,7 +41,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
 
 from booking.accounts.loader import current_actor, login_required
-from booking.accounts.models import OrgKind, User
+from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.services import history_with_actors
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
@@ -51,9 +51,9 @@ from booking.extensions import db, utcnow
 from booking.i18n import money
 from booking.notifications.models import Notification
 from booking.notifications.services import mark_all_read, render, unread_count
+from booking.orders import payment, services
 from booking.orders import policy as rules
 from booking.orders import service_orders as so
-from booking.orders import services
 from booking.orders.availability import SlotState, WeekCalendar, week_availability
 from booking.orders.clock import local, week_start
 from booking.orders.forms import (
@@ -75,6 +75,12 @@ from instruments.classification import SERVICE_MODE_LABELS
 from instruments.models import Instrument, ServiceItem, ServiceMode
 
 bp = Blueprint("orders", __name__)
+
+
+@bp.app_template_global("order_payment_lines")
+def order_payment_lines(order: Booking | ServiceOrder) -> list[payment.PaymentLine]:
+    """How an order is paid, for detail pages of every role (firm, provider, admin)."""
+    return payment.summary_for(order)
 
 
 BADGE_COUNTERS["unread_notifications"] = lambda user: unread_count(user.id)
@@ -313,7 +319,7 @@ def _form_day(form: BookingForm) -> date | None:
 
 
 def _booking_request(
-    instrument: Instrument, form: BookingForm, key: str | None = None
+    instrument: Instrument, form: BookingForm, key: str | None = None, payment: str = ""
 ) -> BookingRequest:
     starts_at, ends_at = form.interval()
     return BookingRequest(
@@ -324,7 +330,23 @@ def _booking_request(
         purpose=(form.purpose.data or "").strip(),
         sample_notes=(form.sample_notes.data or "").strip(),
         idempotency_key=key,
+        payment=payment,
     )
+
+
+def _payment_options(
+    provider: Organization, service_kind: str, item_key: str, price_fen: int
+) -> list[payment.PaymentOption]:
+    """What else could pay for the order on the quote page (e.g. vouchers)."""
+    user = current_actor()
+    draft = payment.OrderDraft(
+        enterprise=user.organization,
+        provider=provider,
+        service_kind=service_kind,
+        item_key=item_key,
+        price_fen=price_fen,
+    )
+    return payment.options_for(draft, user, _now())
 
 
 def _refused(
@@ -366,12 +388,19 @@ def quote_booking(instrument_id: int) -> ResponseReturnValue:
         )
     except DomainError as error:
         return _refused(instrument, form, error)
+    options = _payment_options(
+        instrument.provider,
+        payment.INSTRUMENT_TIME,
+        f"instrument:{instrument.id}",
+        quote.quote_fen,
+    )
     db.session.rollback()  # end the read transaction; the quote page writes nothing
     return render_template(
         "orders/quote.html",
         instrument=instrument,
         form=form,
         quote=quote,
+        payment_options=options,
         idempotency_key=uuid.uuid4().hex,
         **_labels(),
     )
@@ -389,7 +418,9 @@ def place_booking(instrument_id: int) -> ResponseReturnValue:
         return _book_page(
             instrument, form, _form_day(form), mode, status=422, error=_("表单有误，请重新填写。")
         )
-    req = _booking_request(instrument, form, form.idempotency_key.data)
+    req = _booking_request(
+        instrument, form, form.idempotency_key.data, form.payment.data or payment.OWN_PAYMENT
+    )
     try:
         booking = services.place_booking(current_actor(), req, _now(), _settings())
     except DomainError as error:
@@ -465,12 +496,16 @@ def order_service(item_id: int) -> ResponseReturnValue:
         )
     except DomainError as error:
         return _service_refused(item, form, error)
+    options = _payment_options(
+        item.provider, payment.TESTING_SERVICE, f"service:{item.id}", quote.quote_fen
+    )
     db.session.rollback()
     return render_template(
         "orders/service_quote.html",
         item=item,
         form=form,
         quote=quote,
+        payment_options=options,
         week_label=_week_label(quote.week_start),
         idempotency_key=uuid.uuid4().hex,
         settings=_settings(),
@@ -497,6 +532,7 @@ def place_service_order(item_id: int) -> ResponseReturnValue:
             form.idempotency_key.data,
             _now(),
             _settings(),
+            payment=form.payment.data or payment.OWN_PAYMENT,
         )
     except DomainError as error:
         return _service_refused(item, form, error)
