@@ -53,12 +53,14 @@ def create_app(config: type[Config] | str | None = None, **overrides: Any) -> Fl
     _register_blueprints(app)
     _register_cli(app)
 
+    import vouchers
     from booking.core import web
     from booking.notifications import handlers
     from booking.scheduler import maybe_start_in_process
 
     web.init_app(app)
     handlers.init_app(app)
+    vouchers.init_app(app)
     # Only when SCHEDULER_IN_PROCESS (make run): one scheduler under the same leader lock.
     maybe_start_in_process(app)
     return app

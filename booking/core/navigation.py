@@ -55,6 +55,8 @@ BY_KIND: dict[str, tuple[NavItem, ...]] = {
         NavItem("accounts.home", _nav_label("nav", "企业工作台")),
         *PUBLIC,
         NavItem("orders.my_orders", _nav_label("nav", "我的订单")),
+        NavItem("wallet.index", _nav_label("nav", "创新券")),
+        NavItem("claims.index", _nav_label("nav", "报销申请")),
         NOTIFICATIONS,
     ),
     OrgKind.PROVIDER: (
@@ -66,6 +68,7 @@ BY_KIND: dict[str, tuple[NavItem, ...]] = {
         NavItem("provider_service_orders.queue", _nav_label("nav", "检测委托")),
         NavItem("provider_catalogue.instruments", _nav_label("nav", "仪器与服务")),
         NavItem("provider_orders.utilisation", _nav_label("nav", "使用统计")),
+        NavItem("claims.index", _nav_label("nav", "创新券兑付")),
         NOTIFICATIONS,
     ),
     OrgKind.AUTHORITY: (
@@ -73,6 +76,16 @@ BY_KIND: dict[str, tuple[NavItem, ...]] = {
         NavItem(
             "admin.enterprises", _nav_label("nav", "企业认证"), badge_key="pending_enterprises"
         ),
+        NavItem("voucher_admin.dashboard", _nav_label("nav", "创新券")),
+        NavItem(
+            "voucher_admin.applications",
+            _nav_label("nav", "额度申请"),
+            badge_key="pending_voucher_applications",
+        ),
+        NavItem(
+            "voucher_settlement.claims", _nav_label("nav", "兑付审核"), badge_key="pending_claims"
+        ),
+        NavItem("voucher_settlement.batches", _nav_label("nav", "结算")),
         *PUBLIC,
         NOTIFICATIONS,
     ),
