@@ -116,6 +116,35 @@ def move(
     return entry
 
 
+def issue(
+    grant_id: int, amount_fen: int, now: datetime, *, actor: User | None = None
+) -> LedgerEntry:
+    """Approve a grant's amount: set it and credit the available bucket in one
+    UPDATE (the CHECK that buckets sum to the grant holds at every statement),
+    then append the issue entry. Refused if the grant was already issued."""
+    if amount_fen <= 0:
+        raise DomainError(_l("金额必须大于零。"), field="approved_amount")
+    changed = _rows_changed(
+        update(Grant)
+        .where(Grant.id == grant_id, Grant.approved_fen.is_(None))
+        .values(approved_fen=amount_fen, available_fen=Grant.available_fen + amount_fen)
+    )
+    if changed != 1:
+        raise DomainError(_l("该额度已经发放。"))
+    _expire_cached(Grant, grant_id)
+    entry = LedgerEntry(
+        grant_id=grant_id,
+        kind=EntryKind.ISSUE,
+        amount_fen=amount_fen,
+        from_bucket=None,
+        to_bucket=Bucket.AVAILABLE,
+        actor_id=actor.id if actor else None,
+        created_at=now,
+    )
+    db.session.add(entry)
+    return entry
+
+
 def hold(grant_id: int, amount_fen: int) -> None:
     """Earmark a share on an approved grant while the provider decides. No
     money moves, so no ledger entry; refused when the unheld balance is short."""
