@@ -169,7 +169,12 @@ def _blank_form(kind: str, **kwargs: Any) -> CatalogueForm:
 
 def columns(kind: str) -> list[Column]:
     """The template's columns, in form order: one per form field."""
-    form = _blank_form(kind)
+    return form_columns(_blank_form(kind))
+
+
+def form_columns(form: Any) -> list[Column]:
+    """A form's fields as import columns, in form order (CSRF left out).
+    Other importers (internal instrument use) describe their files this way."""
     out = []
     for f in form:
         if f.name == "csrf_token":
@@ -237,7 +242,7 @@ def _collect(rows: Iterator[tuple[int, list[Any]]], max_rows: int) -> Table:
         if _is_blank(cells):
             continue
         if not header_row:
-            header_row, header = number, [_text(c) for c in cells]
+            header_row, header = number, [cell_text(c) for c in cells]
             continue
         if len(data) >= max_rows:
             raise ImportFileError(_l("数据行太多：一次最多导入 %(n)d 行，请拆分文件。", n=max_rows))
@@ -331,7 +336,7 @@ def _csv_rows(content: bytes) -> Iterator[tuple[int, list[Any]]]:
     return ((number, list(cells)) for number, cells in enumerate(records, start=1))
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     """A cell as text, the way the user typed it."""
     if value is None:
         return ""
@@ -381,6 +386,14 @@ def _spellings(label: Any) -> list[str]:
 def _map_header(
     table: Table, cols: Sequence[Column], kind: str, result: ImportResult
 ) -> dict[int, str]:
+    return map_header(table, cols, result, required=(KEY_COLUMN[kind],))
+
+
+def map_header(
+    table: Table, cols: Sequence[Column], result: ImportResult, required: Sequence[str]
+) -> dict[int, str]:
+    """File column index -> column key. Unknown, duplicate and missing
+    required headers are errors on the header row."""
     lookup = _header_lookup(cols)
     by_key = {c.key: c for c in cols}
     positions: dict[int, str] = {}
@@ -399,9 +412,9 @@ def _map_header(
         else:
             seen[key] = index
             positions[index] = key
-    key_column = by_key[KEY_COLUMN[kind]]
-    if key_column.key not in seen:
-        result.add_error(CellError(table.header_row, key_column.header(), _("缺少必需的列。")))
+    for key in required:
+        if key not in seen:
+            result.add_error(CellError(table.header_row, by_key[key].header(), _("缺少必需的列。")))
     return positions
 
 
@@ -420,7 +433,7 @@ def _choice_labels(column: Column) -> dict[str, str]:
 def _to_formdata(column: Column, raw: Any, spellings: dict[str, str]) -> list[str]:
     """A cell as the form would have received it from the web page; raises
     ValueError with a message for cells no form input could have produced."""
-    text = _text(raw)
+    text = cell_text(raw)
     if column.kind == "bool":
         word = text.lower()
         if word in TRUE_WORDS or word == _("是"):
@@ -513,7 +526,7 @@ def import_catalogue(
     existing = _existing(
         kind,
         provider.id,
-        [_text(cells[key_index]) if key_index < len(cells) else "" for _n, cells in table.rows],
+        [cell_text(cells[key_index]) if key_index < len(cells) else "" for _n, cells in table.rows],
     )
     blank = _blank_form(kind)
     run = _ImportRun(
@@ -627,13 +640,13 @@ class _ImportRun:
         for index, raw in enumerate(cells):
             key = self.positions.get(index)
             if key is None:
-                if _text(raw):
+                if cell_text(raw):
                     letter = get_column_letter(index + 1)
                     self.result.add_error(CellError(number, letter, _("此列没有表头。"), letter))
                     row_ok = False
                 continue
             column = self.by_key[key]
-            if not _text(raw) and (column.required or column.kind in KEEP_WHEN_BLANK):
+            if not cell_text(raw) and (column.required or column.kind in KEEP_WHEN_BLANK):
                 continue  # blank where a value is needed: the current value or the default
             try:
                 values[key] = _to_formdata(column, raw, self.spellings.get(key, {}))

@@ -1,5 +1,5 @@
 """Forms of the provider's order desk: decisions on requests, 上机/下机
-records, cancellation, training authorisations.
+records, cancellation, training authorisations, internal use (内部使用).
 
 Forms check shape only (required, length, date format); the order engine
 and `booking.orders.training` check the rules and answer with DomainErrors.
@@ -14,6 +14,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     DateField,
     DateTimeLocalField,
@@ -22,8 +23,16 @@ from wtforms import (
     SelectField,
     StringField,
     TextAreaField,
+    TimeField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from booking.core.validators import plausible_year
 from booking.db import MAX_ID
@@ -34,6 +43,8 @@ REQUIRED = _l("此项必填。")
 NOT_DATETIME = _l("请输入日期和时间。")
 NOT_DATE = _l("请输入日期，格式为 2024-03-01。")
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+NOT_TIME = _l("请输入时间，格式为 09:30。")
+TIME_FORMATS = ["%H:%M", "%H:%M:%S"]
 
 # Where a decision made from the request queue sends the provider back to.
 RETURN_TARGETS = ("requests", "booking", "dashboard")
@@ -174,3 +185,75 @@ class TrainingGrantForm(FlaskForm):  # type: ignore[misc]
 
 class RevokeForm(FlaskForm):  # type: ignore[misc]
     """Revoke a training authorisation; nothing to enter."""
+
+
+# --- internal use (内部使用) -----------------------------------------------------------
+
+
+# The service's interval fields, as this form (and the import file) names them.
+INTERNAL_USE_ERROR_FIELDS = {"starts_at": "start", "ends_at": "end"}
+
+
+class InternalUseForm(FlaskForm):  # type: ignore[misc]
+    """One session of the provider's own use: a Beijing date with start and
+    end times. The import validates each file row with this same form, so
+    its fields are exactly the file's columns (no hidden fields)."""
+
+    date = DateField(
+        _l("日期"),
+        [InputRequired(REQUIRED), plausible_year],
+        format="%Y-%m-%d",
+        invalid_value_message=NOT_DATE,
+        description=_l("北京时间，如 2026-03-01。"),
+    )
+    start = TimeField(
+        _l("开始时间"),
+        [InputRequired(REQUIRED)],
+        format=TIME_FORMATS,
+        invalid_value_message=NOT_TIME,
+        description=_l("如 09:00。"),
+    )
+    end = TimeField(
+        _l("结束时间"),
+        [InputRequired(REQUIRED)],
+        format=TIME_FORMATS,
+        invalid_value_message=NOT_TIME,
+        description=_l("须晚于开始时间；跨午夜的使用请分两条登记。"),
+    )
+    purpose = StringField(
+        _l("用途"),
+        [Optional(), Length(max=255)],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        description=_l("如：课题组科研测试、教学实验、期间核查。"),
+    )
+
+    def interval(self) -> tuple[datetime, datetime]:
+        """[start, end) on the chosen Beijing day, as aware UTC."""
+        day = self.date.data
+        return at_local(day, self.start.data), at_local(day, self.end.data)
+
+    def attach_domain_error(self, error: DomainError) -> None:
+        name = INTERNAL_USE_ERROR_FIELDS.get(error.field or "", error.field)
+        target = self._fields.get(name) if name else None
+        if target is None or target.name == "csrf_token":
+            self.form_errors.append(str(error))
+        else:
+            target.errors = [*target.errors, str(error)]
+
+
+class VoidInternalUseForm(ProviderForm):
+    reason = StringField(
+        _l("作废原因"),
+        [DataRequired(_l("请填写作废原因。")), Length(max=255)],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
+
+
+class InternalUseImportForm(ProviderForm):
+    """Upload of a CSV or XLSX file; the importer checks its content."""
+
+    file = FileField(
+        _l("文件（CSV 或 XLSX）"),
+        [FileRequired(_l("请选择要上传的文件。"))],
+        render_kw={"accept": ".csv,.xlsx"},
+    )

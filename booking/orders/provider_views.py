@@ -7,7 +7,8 @@
   audit history and the actions its state allows: approve, reject, 上机,
   下机 (completes and bills), cancel;
 - training authorisations; utilisation (有效工作机时, 对外服务机时, 共享率,
-  income) as a chart and tables, exported as CSV or XLSX.
+  income) as a chart and tables, exported as CSV or XLSX;
+- internal use (内部使用) per instrument: list, add, void, import a file.
 
 Only provider staff get in; anyone else signed in gets 404 and anonymous
 visitors are sent to sign in. Every booking is looked up through the
@@ -58,24 +59,35 @@ from booking.db import MAX_ID
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
 from booking.i18n import current_locale, money
+from booking.orders import internal_use as internal_use_service
 from booking.orders import services as orders
 from booking.orders import training as training_service
 from booking.orders import utilisation as usage
 from booking.orders.clock import at_local, local
-from booking.orders.models import ACTIVE_STATUSES, Booking, OrderStatus, TrainingAuthorisation
+from booking.orders.models import (
+    ACTIVE_STATUSES,
+    Booking,
+    InternalUse,
+    OrderStatus,
+    TrainingAuthorisation,
+)
 from booking.orders.provider_forms import (
     ApproveForm,
     CancelForm,
     CheckInForm,
+    InternalUseForm,
+    InternalUseImportForm,
     ProviderForm,
     RejectForm,
     RevokeForm,
     TrainingGrantForm,
     UsageForm,
+    VoidInternalUseForm,
     local_input_value,
 )
 from booking.orders.services import ORDER_ACTION_LABELS
 from instruments.classification import SERVICE_MODE_LABELS
+from instruments.importer import ImportFileError
 from instruments.models import Instrument
 
 bp = Blueprint("provider_orders", __name__, url_prefix="/provider")
@@ -904,3 +916,219 @@ def utilisation_export() -> ResponseReturnValue:
         _("按仪器"),
         extra_sheets=[(_("按月"), MONTH_HEADER, monthly)],
     )
+
+
+# --- internal use (内部使用) ---------------------------------------------------------------
+
+
+def _own_instrument(instrument_id: int) -> Instrument:
+    try:
+        return internal_use_service.own_instrument(current_actor(), instrument_id)
+    except NotFound:
+        _not_found()
+
+
+def _import_limits() -> dict[str, int]:
+    return {
+        "max_bytes": int(current_app.config["IMPORT_MAX_BYTES"]),
+        "max_rows": int(current_app.config["IMPORT_MAX_ROWS"]),
+    }
+
+
+@bp.get("/internal-use")
+def internal_use_index() -> ResponseReturnValue:
+    """The provider's instruments, each with its recorded internal use of
+    the last six months (entries and hours), linking to its page."""
+    months = usage.last_months(utcnow(), 6)
+    since = usage.month_bounds(months[0])[0]
+    stmt = (
+        select(Instrument)
+        .where(Instrument.provider_id == _provider_id())
+        .order_by(Instrument.internal_no, Instrument.id)
+    )
+    page = paginate(stmt, _page_number(), PAGE_SIZE)
+    ids = [i.id for i in page.items]
+    figures: dict[int, tuple[int, int]] = {}
+    if ids:
+        seconds = usage.seconds_between(InternalUse.starts_at, InternalUse.ends_at)
+        rows = db.session.execute(
+            select(InternalUse.instrument_id, func.count(), func.sum(seconds))
+            .where(
+                InternalUse.instrument_id.in_(ids),
+                InternalUse.voided_at.is_(None),
+                InternalUse.starts_at >= since,
+            )
+            .group_by(InternalUse.instrument_id)
+        ).all()
+        figures = {int(i): (int(n), round(float(sec or 0) / 60)) for i, n, sec in rows}
+    return render_template(
+        "provider_orders/internal_use_index.html",
+        page=page,
+        figures=figures,
+        hours=usage.hours,
+        since=months[0],
+    )
+
+
+def _internal_use_page(
+    instrument: Instrument,
+    status: int = 200,
+    *,
+    form: InternalUseForm | None = None,
+    import_form: InternalUseImportForm | None = None,
+    import_result: Any = None,
+    void_error: str = "",
+) -> ResponseReturnValue:
+    sort = _sort_key(internal_use_service.ENTRY_SORTS, "-starts")
+    page = paginate(
+        internal_use_service.instrument_entries(instrument.id, sort), _page_number(), PAGE_SIZE
+    )
+    entries: Sequence[InternalUse] = page.items
+    recorders = {e.recorded_by_id for e in entries if e.recorded_by_id}
+    names = (
+        dict(db.session.execute(select(User.id, User.name).where(User.id.in_(recorders))).all())
+        if recorders
+        else {}
+    )
+    seconds = usage.seconds_between(InternalUse.starts_at, InternalUse.ends_at)
+    total = db.session.scalar(
+        select(func.sum(seconds)).where(
+            InternalUse.instrument_id == instrument.id, InternalUse.voided_at.is_(None)
+        )
+    )
+    if form is None:
+        form = InternalUseForm(formdata=None, data={"date": local(utcnow()).date()})
+    return render_template(
+        "provider_orders/internal_use.html",
+        instrument=instrument,
+        page=page,
+        sort=sort,
+        args={"sort": sort} if sort != "-starts" else {},
+        names=names,
+        reasons=internal_use_service.void_reasons([e.id for e in entries if e.voided_at]),
+        total_hours=usage.hours(round(float(total or 0) / 60)),
+        form=form,
+        import_form=import_form or InternalUseImportForm(formdata=None),
+        import_result=import_result,
+        void_form=VoidInternalUseForm(formdata=None),
+        void_error=void_error,
+        minutes=lambda e: round((e.ends_at - e.starts_at).total_seconds() / 60),
+        hours=usage.hours,
+        limits=_import_limits(),
+    ), status
+
+
+@bp.get("/instruments/<int:instrument_id>/internal-use")
+def internal_use(instrument_id: int) -> ResponseReturnValue:
+    """One instrument's internal use: entries (sortable, paginated, voided
+    ones struck through with their reason), the form to add one, the void
+    action, the file import and its template."""
+    return _internal_use_page(_own_instrument(instrument_id))
+
+
+@bp.post("/instruments/<int:instrument_id>/internal-use")
+def add_internal_use(instrument_id: int) -> ResponseReturnValue:
+    """Record one session of internal use; refused input is shown on the
+    form (422) and nothing is written."""
+    instrument = _own_instrument(instrument_id)
+    form = InternalUseForm()
+    if form.validate_on_submit():
+        starts_at, ends_at = form.interval()
+        try:
+            internal_use_service.record_internal_use(
+                current_actor(),
+                instrument.id,
+                starts_at,
+                ends_at,
+                form.purpose.data or "",
+                utcnow(),
+            )
+        except NotFound:
+            db.session.rollback()
+            _not_found()
+        except DomainError as error:
+            form.attach_domain_error(error)
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "已登记内部使用 %(hours)s 小时。",
+                    hours=usage.hours(round((ends_at - starts_at).total_seconds() / 60)),
+                ),
+                "success",
+            )
+            return redirect(url_for("provider_orders.internal_use", instrument_id=instrument_id))
+    db.session.rollback()
+    return _internal_use_page(_own_instrument(instrument_id), 422, form=form)
+
+
+@bp.post("/internal-use/<int:entry_id>/void")
+def void_internal_use(entry_id: int) -> ResponseReturnValue:
+    """Void one entry with a reason (audited): it stops counting."""
+    try:
+        entry = internal_use_service.provider_entry(_provider_id(), entry_id)
+    except NotFound:
+        _not_found()
+    instrument_id = entry.instrument_id
+    form = VoidInternalUseForm()
+    status = 422
+    if form.validate_on_submit():
+        try:
+            internal_use_service.void_internal_use(
+                current_actor(), entry_id, form.reason.data or "", utcnow()
+            )
+        except InvalidTransition as error:
+            message, status = str(error), 409
+        except DomainError as error:
+            message = str(error)
+        else:
+            db.session.commit()
+            flash(_("已作废该内部使用记录。"), "success")
+            return redirect(url_for("provider_orders.internal_use", instrument_id=instrument_id))
+    else:
+        message = "；".join(str(m) for messages in form.errors.values() for m in messages)
+    db.session.rollback()
+    return _internal_use_page(_own_instrument(instrument_id), status, void_error=message)
+
+
+@bp.post("/instruments/<int:instrument_id>/internal-use/import")
+def import_internal_use(instrument_id: int) -> ResponseReturnValue:
+    """Import a CSV/XLSX file of sessions (date, start, end, purpose): every
+    row is checked first; with any error nothing is written and the errors
+    are listed by row and column (422)."""
+    instrument = _own_instrument(instrument_id)
+    form = InternalUseImportForm()
+    result = None
+    if form.validate_on_submit():
+        limits = _import_limits()
+        upload = form.file.data
+        try:
+            result = internal_use_service.import_internal_use(
+                current_actor(),
+                instrument.id,
+                upload.filename or "",
+                upload.stream.read(limits["max_bytes"] + 1),
+                now=utcnow(),
+                **limits,
+            )
+        except ImportFileError as error:
+            form.file.errors = [*form.file.errors, str(error)]
+        else:
+            if result.ok:
+                db.session.commit()
+                flash(_("导入完成：登记 %(n)d 条内部使用。", n=result.created), "success")
+                return redirect(
+                    url_for("provider_orders.internal_use", instrument_id=instrument_id)
+                )
+    db.session.rollback()
+    return _internal_use_page(
+        _own_instrument(instrument_id), 422, import_form=form, import_result=result
+    )
+
+
+@bp.get("/internal-use/template")
+def internal_use_template() -> ResponseReturnValue:
+    """The empty import file (?format=csv|xlsx): one header row."""
+    fmt = _export_format()
+    header = [c.header() for c in internal_use_service.import_columns()]
+    return _download("internal-use-template", fmt, header, [], _("内部使用"))

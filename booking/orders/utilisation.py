@@ -1,9 +1,11 @@
 """Utilisation figures as the authorities report them, per instrument and
 per month (Asia/Shanghai months):
 
-- 有效工作机时 (effective hours): recorded use, 下机 − 上机;
-- 对外服务机时 (external hours): the part used by organisations other than
-  the instrument's own provider;
+- 有效工作机时 (effective hours): recorded use — bookings' 下机 − 上机 plus
+  the provider's own internal use (booking.orders.internal_use), not voided;
+- 对外服务机时 (external hours): the part of the bookings used by
+  organisations other than the instrument's own provider (internal use
+  never counts here);
 - 共享率 = external / effective;
 - bookings, distinct outside firms served and income (sum of the charges).
 
@@ -11,10 +13,12 @@ Only bookings that were used and billed count: status completed or closed
 with both 上机 and 下机 recorded. A booking's use belongs to the month in
 which it started (上机): a session never spans months in practice (opening
 hours keep a booking inside one day), and splitting one would bill one
-session into two reports.
+session into two reports. An internal-use entry (at most 24 h) likewise
+belongs to the month in which it started.
 
-Everything is computed in SQL (GROUP BY over bookings), never by looping
-over bookings in Python, so it stays fast for a whole region.
+Everything is computed in SQL (GROUP BY over the union of used bookings and
+internal use), never by looping over rows in Python, so it stays fast for a
+whole region.
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -49,7 +55,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
 from booking.extensions import db
 from booking.orders.clock import at_local, local
-from booking.orders.models import Booking, OrderStatus, UtilisationSnapshot
+from booking.orders.models import Booking, InternalUse, OrderStatus, UtilisationSnapshot
 from instruments.models import Instrument
 
 # Bookings whose recorded use counts.
@@ -121,39 +127,65 @@ def _minutes(seconds: ColumnElement[Any]) -> ColumnElement[int]:
     return cast(func.round(func.coalesce(seconds, 0) / 60.0), Integer)
 
 
-def _aggregate(months: Sequence[date], provider_id: int | None) -> Any:
-    """A subquery with one row per (instrument_id, month index) that has use:
-    effective and external minutes, bookings, firms served, income."""
-    bounds = [month_bounds(m) for m in months]
-    started = Booking.checked_in_at
-    bucket = case(
+def _bucket(started: Any, bounds: Sequence[tuple[datetime, datetime]]) -> Any:
+    """The index of the month `started` falls in (NULL outside them all)."""
+    return case(
         *[
             (and_(started >= lo, started < hi), literal_column(str(index)))
             for index, (lo, hi) in enumerate(bounds)
         ],
         else_=None,
     )
+
+
+def _in_months(started: Any, bounds: Sequence[tuple[datetime, datetime]]) -> Any:
+    return or_(*[and_(started >= lo, started < hi) for lo, hi in bounds])
+
+
+def _aggregate(months: Sequence[date], provider_id: int | None) -> Any:
+    """A subquery with one row per (instrument_id, month index) that has use:
+    effective and external minutes, bookings, firms served, income."""
+    bounds = [month_bounds(m) for m in months]
+    started = Booking.checked_in_at
     external = Booking.enterprise_id != Instrument.provider_id
     seconds = seconds_between(Booking.checked_in_at, Booking.checked_out_at)
-    used = (
+    bookings = (
         select(
             Booking.instrument_id.label("instrument_id"),
-            bucket.label("bucket"),
+            _bucket(started, bounds).label("bucket"),
             seconds.label("seconds"),
             case((external, seconds), else_=literal(0)).label("external_seconds"),
             case((external, Booking.enterprise_id), else_=None).label("external_firm"),
             func.coalesce(Booking.charge_fen, 0).label("charge_fen"),
+            Booking.id.label("booking_id"),
         )
         .join(Instrument, Instrument.id == Booking.instrument_id)
         .where(
             Booking.status.in_(USED_STATUSES),
             Booking.checked_in_at.is_not(None),
             Booking.checked_out_at.is_not(None),
-            or_(*[and_(started >= lo, started < hi) for lo, hi in bounds]),
+            _in_months(started, bounds),
         )
     )
+    # The provider's own use: effective time only — no outside firm, no
+    # income, not a booking.
+    internal = (
+        select(
+            InternalUse.instrument_id,
+            _bucket(InternalUse.starts_at, bounds),
+            seconds_between(InternalUse.starts_at, InternalUse.ends_at),
+            literal(0),
+            cast(null(), Integer),
+            literal(0),
+            cast(null(), Integer),
+        )
+        .join(Instrument, Instrument.id == InternalUse.instrument_id)
+        .where(InternalUse.voided_at.is_(None), _in_months(InternalUse.starts_at, bounds))
+    )
     if provider_id is not None:
-        used = used.where(Instrument.provider_id == provider_id)
+        bookings = bookings.where(Instrument.provider_id == provider_id)
+        internal = internal.where(Instrument.provider_id == provider_id)
+    used = union_all(bookings, internal)
     rows = used.subquery("used")
     # Grouping on the subquery's column: PostgreSQL cannot match a CASE with
     # bound parameters in SELECT to the same CASE in GROUP BY.
@@ -163,7 +195,7 @@ def _aggregate(months: Sequence[date], provider_id: int | None) -> Any:
             rows.c.bucket,
             _minutes(func.sum(rows.c.seconds)).label("effective_minutes"),
             _minutes(func.sum(rows.c.external_seconds)).label("external_minutes"),
-            func.count().label("bookings"),
+            func.count(rows.c.booking_id).label("bookings"),
             func.count(func.distinct(rows.c.external_firm)).label("users_served"),
             func.sum(rows.c.charge_fen).label("income_fen"),
         )
