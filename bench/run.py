@@ -15,9 +15,10 @@ and each catalogue size (1,705 and 100,000 instruments):
 Then (bench/availability.py), on the same databases before they are
 dropped: week-availability latency with a realistically busy calendar; and
 (bench/bookings.py) booking throughput under gunicorn on a fresh PostgreSQL
-database: 1, 8 and 32 clients, free slots and one contended slot.
+database: 1, 8 and 32 clients, free slots and one contended slot; and
+(bench/voucher_share.py) what paying with a voucher adds per placement.
 
-Usage: bench/run.py [--only catalogue|bookings|availability]
+Usage: bench/run.py [--only catalogue|bookings|availability|vouchers_share]
                     [--scales 1705,100000] [--backends sqlite,postgresql]
                     [--runs 50] [--keep] [--workers 2,4,5] [--clients 1,8,32]
                     [--seconds 10]
@@ -306,14 +307,18 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
     parser.add_argument(
         "--only",
-        choices=("catalogue", "bookings", "availability"),
-        help="run one part only (default: all three)",
+        choices=("catalogue", "bookings", "availability", "vouchers_share"),
+        help="run one part only (default: all four)",
     )
     parser.add_argument("--workers", default="2,4,5", help="gunicorn worker counts (bookings)")
     parser.add_argument("--clients", default="1,8,32", help="concurrent clients (bookings)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per booking case")
     options = parser.parse_args()
-    parts = {options.only} if options.only else {"catalogue", "availability", "bookings"}
+    parts = (
+        {options.only}
+        if options.only
+        else {"catalogue", "availability", "bookings", "vouchers_share"}
+    )
     scales = [int(s) for s in options.scales.split(",")]
     backends = options.backends.split(",")
     if "postgresql" in backends and not _postgres_answers():
@@ -344,6 +349,13 @@ def main() -> None:
         from bench import availability
 
         print(availability.table([r["availability"] for r in results]), flush=True)
+    if "vouchers_share" in parts:
+        from bench import voucher_share
+
+        shares = voucher_share.run(
+            backends, options.runs * 4, progress=lambda message: print(message, flush=True)
+        )
+        print(voucher_share.table(shares), flush=True)
     if "bookings" in parts:
         if "postgresql" not in backends:
             print("Booking throughput needs PostgreSQL: skipped.", flush=True)
