@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import IO
 
 from flask_babel import lazy_gettext as _l
-from werkzeug.utils import secure_filename
 
+from booking.core.validators import strip_control_characters
 from booking.errors import DomainError
 
 PDF_MAGIC = b"%PDF-"
@@ -48,7 +48,7 @@ def store_pdf(
 ) -> StoredFile:
     """Check and store one uploaded PDF as `<root>/<subfolder>/<uuid>.pdf`."""
     data = read_pdf(stream, max_bytes, field)
-    shown = secure_filename(filename) or "document.pdf"
+    shown = display_name(filename)
     if not shown.lower().endswith(".pdf"):
         shown += ".pdf"
     folder = root / subfolder
@@ -56,6 +56,15 @@ def store_pdf(
     stored = folder / f"{uuid.uuid4().hex}.pdf"
     stored.write_bytes(data)
     return StoredFile(relative_path=f"{subfolder}/{stored.name}", display_name=shown[:255])
+
+
+def display_name(filename: str) -> str:
+    """The uploaded name as people wrote it (Chinese included), without any
+    directory part or control characters. It is only ever shown or offered as
+    the download name; the file itself is stored under a generated name."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    shown = strip_control_characters(base).strip().lstrip(".")
+    return shown[:200] or "document.pdf"
 
 
 def resolve(root: Path, relative_path: str) -> Path | None:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
+import re
 import signal
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from booking.errors import DomainError
 from booking.orders.clock import SHANGHAI
 
 scheduler_cli = AppGroup("scheduler", help="The job scheduler (one leader per deployment).")
 jobs_cli = AppGroup("jobs", help="List the scheduled jobs or run one by hand.")
+# A settlement period's shape; vouchers.settlement checks the month and the year.
+_PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])")
 
 
 def register(app: Flask) -> None:
@@ -108,18 +115,38 @@ class _NowType(click.ParamType[datetime, object]):
     help="Run as if it were this moment (default: the current time). "
     "Without an offset, Asia/Shanghai time.",
 )
-def run_one(name: str, now: datetime | None) -> None:
+@click.option(
+    "--period",
+    "period",
+    default=None,
+    help="For jobs that take one (vouchers.settle): the settlement period, "
+    "YYYY-MM (monthly) or YYYY-Qn (quarterly), e.g. 2026-10 or 2026-Q4.",
+)
+def run_one(name: str, now: datetime | None, period: str | None) -> None:
     """Run the job NAME once, commit, and print what it changed."""
-    from booking.scheduler.registry import UnknownJob, describe_result, get_job
+    from booking.scheduler.registry import Job, UnknownJob, describe_result, get_job
     from booking.scheduler.runtime import run_job
 
     try:
         job = get_job(name)
     except UnknownJob as error:
         raise click.BadParameter(str(error), param_hint="NAME") from None
+    if period is not None:
+        if "period" not in inspect.signature(job.func).parameters:
+            raise click.BadParameter(f"job {job.id} takes no period", param_hint="--period")
+        if not _PERIOD.fullmatch(period.strip()):
+            raise click.BadParameter(
+                f"{period!r} is not a period; use YYYY-MM (e.g. 2026-10) or YYYY-Qn (e.g. 2026-Q4)",
+                param_hint="--period",
+            )
+        # Only jobs that accept a period get one; the job checks the period has ended.
+        takes_period: Any = job.func  # the registry types jobs as (now) -> result
+        job = Job(job.id, functools.partial(takes_period, period=period.strip()))
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         result = run_job(app, job, now)
+    except DomainError as error:  # a refused input (e.g. a period not yet ended), no traceback
+        raise click.ClickException(f"job {job.id} changed nothing: {error}") from None
     except Exception as error:
         app.logger.exception("job %s failed", job.id)
         raise click.ClickException(f"job {job.id} failed and changed nothing: {error}") from None

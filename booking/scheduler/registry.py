@@ -20,6 +20,7 @@ from typing import Any
 
 from booking.notifications import jobs as notification_jobs
 from booking.orders import jobs as order_jobs
+from vouchers import jobs as voucher_jobs
 
 JobResult = int | dict[str, int]
 Schedule = int | str | None
@@ -35,6 +36,12 @@ DEFAULT_SCHEDULES: dict[str, Schedule] = {
     "orders.lift_suspensions": HOUR,
     "orders.snapshot_utilisation": "30 2 * * *",  # nightly, 02:30 Asia/Shanghai
     "notifications.send_emails": MINUTE,
+    # Periods end at Shanghai midnight: the first nightly run after an end closes it.
+    "vouchers.settle": "15 1 * * *",  # nightly, 01:15 Asia/Shanghai
+    "vouchers.expire_grants": "5 0 * * *",  # just after valid_until's day ends
+    "vouchers.expire_unclaimed": "10 0 * * *",  # just after claim deadlines pass
+    "vouchers.verify_balances": "45 3 * * *",
+    "vouchers.remind_claim_deadlines": "0 9 * * *",  # office hours
 }
 
 
@@ -58,6 +65,11 @@ JOBS: tuple[Job, ...] = (
     Job("orders.lift_suspensions", order_jobs.lift_suspensions),
     Job("orders.snapshot_utilisation", order_jobs.snapshot_utilisation),
     Job("notifications.send_emails", notification_jobs.send_emails),
+    Job("vouchers.settle", voucher_jobs.settle),
+    Job("vouchers.expire_grants", voucher_jobs.expire_grants),
+    Job("vouchers.expire_unclaimed", voucher_jobs.expire_unclaimed),
+    Job("vouchers.verify_balances", voucher_jobs.verify_balances),
+    Job("vouchers.remind_claim_deadlines", voucher_jobs.remind_claim_deadlines),
 )
 
 BY_ID: dict[str, Job] = {job.id: job for job in JOBS}

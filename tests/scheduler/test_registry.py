@@ -11,7 +11,7 @@ def test_every_job_has_a_package_id_a_schedule_and_a_description() -> None:
     assert set(registry.BY_ID) == set(registry.DEFAULT_SCHEDULES)
     for job in registry.JOBS:
         package, _, name = job.id.partition(".")
-        assert package in ("orders", "notifications") and name == job.func.__name__
+        assert package in ("orders", "notifications", "vouchers") and name == job.func.__name__
         assert job.description and "\n" not in job.description
     assert registry.get_job("orders.expire_requests").func.__module__ == "booking.orders.jobs"
 
