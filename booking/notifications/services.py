@@ -51,12 +51,16 @@ MESSAGES: dict[str, Any] = {
     "voucher_claim.returned": _l("您的兑付申请 #%(id)s 被退回修改。理由：%(reason)s"),
     "voucher_claim.voided": _l("您的兑付申请 #%(id)s 已作废。理由：%(reason)s"),
     "voucher_claim.clawed_back": _l("您的兑付申请 #%(id)s 已付款项将被追回。理由：%(reason)s"),
-    "voucher_claim.deadline": _l("您有 %(count)s 笔创新券尚未申请兑付，最早截止日期为 %(deadline)s。"),
+    "voucher_claim.deadline": _l(
+        "您有 %(count)s 笔创新券尚未申请兑付，最早截止日期为 %(deadline)s。"
+    ),
     "voucher_batch.closed": _l("结算批次 %(period)s 已生成：%(count)s 笔，合计 %(amount)s。"),
     "voucher_batch.paid": _l("结算批次 %(period)s 已付款，付款凭证号 %(reference)s。"),
     "voucher_grant.expired": _l("创新券项目已到期，您的剩余额度已失效：%(programme)s。"),
     "voucher_ledger.mismatch": _l("创新券账目核对发现 %(count)s 处余额与流水不符：%(grants)s。"),
-    "voucher_grant.submitted": _l("新的创新券额度申请：%(programme)s，%(enterprise)s，%(amount)s。"),
+    "voucher_grant.submitted": _l(
+        "新的创新券额度申请：%(programme)s，%(enterprise)s，%(amount)s。"
+    ),
     "voucher_grant.approved": _l("您的创新券额度申请已批准：%(programme)s，%(amount)s。"),
     "voucher_grant.rejected": _l("您的创新券额度申请未获批准：%(programme)s。理由：%(reason)s"),
     "voucher_grant.suspended": _l("您的创新券额度已暂停使用：%(programme)s。理由：%(reason)s"),
