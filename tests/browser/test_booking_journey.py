@@ -10,24 +10,9 @@ from typing import Any
 
 from booking.accounts.models import Organization, OrgKind, User
 from booking.extensions import db
-from booking.orders.clock import local
 from booking.orders.models import Booking, OrderStatus
 from instruments.models import Instrument
-from tests.browser.helpers import sign_in
-
-
-def _local_input(moment: datetime) -> str:
-    return local(moment).strftime("%Y-%m-%dT%H:%M")
-
-
-def _earliest_free_slot(page: Any) -> Any:
-    slots = page.locator("#week-calendar a.slot-free")
-    if slots.count() == 0:  # late on Sunday: the next slot is in next week
-        page.click("#next-week")
-        page.wait_for_load_state("networkidle")
-        slots = page.locator("#week-calendar a.slot-free")
-    starts = [slots.nth(i).get_attribute("data-start") for i in range(slots.count())]
-    return page.locator(f"#week-calendar a.slot-free[data-start='{min(starts)}']")
+from tests.browser.helpers import earliest_free_slot, local_input, sign_in
 
 
 def test_firm_books_provider_approves_and_records_usage_firm_rates(
@@ -62,7 +47,7 @@ def test_firm_books_provider_approves_and_records_usage_firm_rates(
     page.goto(f"/instruments/{instrument.id}")
     page.click("#book-button")
     page.wait_for_load_state("networkidle")
-    slot = _earliest_free_slot(page)
+    slot = earliest_free_slot(page)
     start_iso = slot.get_attribute("data-start")
     slot.click()
     page.wait_for_load_state("networkidle")
@@ -99,10 +84,10 @@ def test_firm_books_provider_approves_and_records_usage_firm_rates(
     desk.wait_for_load_state("networkidle")
     desk.goto(f"/provider/bookings/{booking_id}")
     now = datetime.now(UTC)
-    desk.fill("#checkin-form input[name=checked_in_at]", _local_input(now - timedelta(minutes=2)))
+    desk.fill("#checkin-form input[name=checked_in_at]", local_input(now - timedelta(minutes=2)))
     desk.click("#checkin-form button[type=submit]")
     desk.wait_for_load_state("networkidle")
-    desk.fill("#usage-form input[name=checked_out_at]", _local_input(datetime.now(UTC)))
+    desk.fill("#usage-form input[name=checked_out_at]", local_input(datetime.now(UTC)))
     desk.click("#usage-form button[type=submit]")
     desk.wait_for_load_state("networkidle")
     desk_context.close()
