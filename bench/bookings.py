@@ -26,6 +26,10 @@ process per client, each with its own session:
 
 A success is the 302 to the new booking; a 409 is "slot just taken"; an
 error is a 5xx or a connection failure; anything else is counted as other.
+Where the two cores went is counted too, as CPU ms per request: gunicorn's
+workers, PostgreSQL's processes (from /proc, Linux only) and the clients
+themselves (they run on the same host). `bench/profile_booking.py` says
+where one request's CPU goes inside the app.
 After each case, SQL checks that no two active bookings of an instrument
 overlap and that the database holds exactly the bookings the clients were
 told were made (and, contended, exactly one per attempted slot).
@@ -368,6 +372,7 @@ class ClientResult:
     outcomes: list[int] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     slots_tried: int = 0
+    cpu: float = 0.0  # CPU seconds the client process used in the case
 
 
 def _book(job: ClientJob, instrument_id: int, day: date, hour: int) -> tuple[int, str]:
@@ -394,6 +399,7 @@ def _book(job: ClientJob, instrument_id: int, day: date, hour: int) -> tuple[int
 
 def _client(job: ClientJob, counter: Any, barrier: Any, out: Any) -> None:
     barrier.wait(timeout=60)
+    cpu_started = time.process_time()
     result = ClientResult(started=time.monotonic(), ended=0.0)
     deadline = result.started + job.seconds
     k = job.first_contended
@@ -419,7 +425,45 @@ def _client(job: ClientJob, counter: Any, barrier: Any, out: Any) -> None:
         result.outcomes.append(outcome)
         result.statuses[status] = result.statuses.get(status, 0) + 1
     result.ended = time.monotonic()
+    result.cpu = time.process_time() - cpu_started
     out.put(result)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process /proc shows."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        found.append((int(entry.name), int(tail.split()[1]), head.split("(", 1)[1]))
+    return found
+
+
+def server_cpu(server: Server) -> tuple[float, float]:
+    """(gunicorn: master and workers, PostgreSQL: every postgres process) CPU
+    seconds so far. Both are 0 where /proc does not exist."""
+    if not Path("/proc/self/stat").exists():
+        return 0.0, 0.0
+    processes = _processes()
+    gunicorn = [server.proc.pid] + [pid for pid, ppid, _ in processes if ppid == server.proc.pid]
+    postgres = [pid for pid, _, name in processes if name.startswith("postgres")]
+    return sum(map(_proc_cpu, gunicorn)), sum(map(_proc_cpu, postgres))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -462,9 +506,13 @@ def run_case(
         p.start()
     results: list[ClientResult] = []
     try:
+        app_cpu, db_cpu = server_cpu(server)
         barrier.wait(timeout=60)
         for _ in procs:
             results.append(out.get(timeout=seconds + 120))
+        app_after, db_after = server_cpu(server)
+        # Workers that died were replaced: their CPU is lost, so never below 0.
+        app_cpu, db_cpu = max(0.0, app_after - app_cpu), max(0.0, db_after - db_cpu)
     finally:
         for p in procs:
             p.join(timeout=10)
@@ -486,6 +534,7 @@ def run_case(
         fixture.next_free = int(counter.value)
     n = len(outcomes)
     ok = outcomes.count(OK)
+    per_request = 1000 / n if n else 0.0
     check = verify(fixture, contended, first_free, first_contended, slots_tried, ok)
     return {
         "workers": server.workers,
@@ -503,6 +552,9 @@ def run_case(
         "taken_rate": outcomes.count(TAKEN) / n if n else 0.0,
         "other": outcomes.count(OTHER),
         "statuses": statuses,
+        "app_cpu_ms": app_cpu * per_request,
+        "db_cpu_ms": db_cpu * per_request,
+        "client_cpu_ms": sum(r.cpu for r in results) * per_request,
         **check,
     }
 
@@ -615,7 +667,8 @@ def _line(r: dict[str, Any]) -> str:
         f"{r['workers']:>7}{r['clients']:>8}  {r['case']:<10}{r['bookings_per_s']:>10.0f}"
         f"{r['requests_per_s']:>8.0f}{r['p50']:>8.1f}{r['p95']:>8.1f}{r['p99']:>8.1f}"
         f"{100 * r['error_rate']:>7.2f}{100 * r['taken_rate']:>7.1f}{r['other']:>7}"
-        f"{r['overlaps']:>9}{'yes' if r['db_consistent'] else 'NO':>5}{flag}"
+        f"{r['overlaps']:>9}{'yes' if r['db_consistent'] else 'NO':>5}"
+        f"{r['app_cpu_ms']:>7.1f}{r['db_cpu_ms']:>7.1f}{r['client_cpu_ms']:>7.1f}{flag}"
     )
 
 
@@ -628,8 +681,8 @@ def table(results: list[dict[str, Any]], seconds: float) -> str:
         "",
         f"{'workers':>7}{'clients':>8}  {'case':<10}{'booked/s':>10}{'req/s':>8}{'p50 ms':>8}"
         f"{'p95 ms':>8}{'p99 ms':>8}{'err %':>7}{'409 %':>7}{'other':>7}{'overlaps':>9}"
-        f"{'db':>5}",
-        "-" * 102,
+        f"{'db':>5}{'app':>7}{'pg':>7}{'client':>7}",
+        "-" * 123,
     ]
     previous = None
     for r in results:
@@ -647,6 +700,11 @@ def table(results: list[dict[str, Any]], seconds: float) -> str:
         "the database holds exactly the bookings the clients were told were made"
     )
     lines.append("(contended: and exactly one per slot tried).")
+    lines.append(
+        "app / pg / client: CPU ms per request of gunicorn (master and workers), of every "
+        "PostgreSQL process, and of the client processes; their sum over the cores is the "
+        "ceiling on requests/s."
+    )
     free8 = [r for r in results if r["case"] == "free" and r["clients"] == 8]
     if free8:
         best = max(free8, key=lambda r: r["bookings_per_s"])

@@ -29,12 +29,18 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, Text, and_, cast, exists, func, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, contains_eager, selectinload
+from sqlalchemy.orm import (
+    InstrumentedAttribute,
+    QueryableAttribute,
+    contains_eager,
+    joinedload,
+    selectinload,
+)
 
 from booking.accounts.models import Organization, OrgKind, Region, VerificationStatus
 from booking.core.pagination import Page, parse_int
 from booking.core.validators import has_control_characters
-from booking.db import MAX_ID
+from booking.db import LOCKED_IN_TRANSACTION, MAX_ID
 from booking.errors import DomainError
 from booking.extensions import db
 from instruments.classification import CATEGORY_BY_CODE, SERVICE_CATEGORY_CODES
@@ -438,9 +444,17 @@ def search_instruments(query: InstrumentQuery, locale: str, per_page: int) -> Ca
     return _run_page(stmt_for, matches, query.page, per_page, walk_ok, _count_cap(Instrument))
 
 
-def public_instrument(instrument_id: int) -> Instrument | None:
-    """The instrument if the public may see it, with prices and provider."""
-    instrument = db.session.scalar(
+def public_instrument(instrument_id: int, *, for_update: bool = False) -> Instrument | None:
+    """The instrument if the public may see it, with prices and provider.
+
+    `for_update` is for a use case that locks the instrument next anyway
+    (placing a booking): the same statement locks the instrument's row until
+    the transaction ends, and the lock is noted in the session, so the order
+    engine reuses this object instead of reading the row a second time
+    (`booking.orders.services._lock_instrument`). Only the instrument's row
+    is locked: the provider's stays free for bookings of its other
+    instruments."""
+    stmt = (
         select(Instrument)
         .join(Organization, Organization.id == Instrument.provider_id)
         .where(
@@ -448,8 +462,23 @@ def public_instrument(instrument_id: int) -> Instrument | None:
             Instrument.sharing_mode == SharingMode.EXTERNAL,
             *_public_provider(),
         )
-        .options(contains_eager(Instrument.provider), selectinload(Instrument.prices))
+        .options(contains_eager(Instrument.provider))
     )
+    if not for_update:
+        return db.session.scalar(stmt.options(selectinload(Instrument.prices)))
+    # Prices joined into the one statement; a locked read also overwrites
+    # whatever an earlier read of this transaction left in the session.
+    instrument = (
+        db.session.scalars(
+            stmt.options(joinedload(Instrument.prices))
+            .with_for_update(of=Instrument)
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .first()
+    )
+    if instrument is not None:
+        db.session.info.setdefault(LOCKED_IN_TRANSACTION, set()).add(("Instrument", instrument.id))
     return instrument
 
 

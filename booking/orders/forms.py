@@ -129,9 +129,11 @@ class BookingForm(FlaskForm):  # type: ignore[misc]
 class ConfirmBookingForm(BookingForm):
     """The quote page posts the same fields back with its idempotency key."""
 
-    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=8, max=64)])
+    # Hidden fields get an explicit empty label: without one WTForms builds a
+    # translated default label, loading its own catalogue on every request.
+    idempotency_key = HiddenField("", validators=[DataRequired(), Length(min=8, max=64)])
     # The payment option chosen on the quote page ("" = the firm pays in full).
-    payment = HiddenField(validators=[Optional(), Length(max=32)])
+    payment = HiddenField("", validators=[Optional(), Length(max=32)])
 
 
 def _sane_week(form: FlaskForm, field: Field) -> None:
@@ -164,8 +166,8 @@ class ServiceOrderForm(FlaskForm):  # type: ignore[misc]
 
 
 class ConfirmServiceOrderForm(ServiceOrderForm):
-    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=8, max=64)])
-    payment = HiddenField(validators=[Optional(), Length(max=32)])
+    idempotency_key = HiddenField("", validators=[DataRequired(), Length(min=8, max=64)])
+    payment = HiddenField("", validators=[Optional(), Length(max=32)])
 
 
 class CancelForm(FlaskForm):  # type: ignore[misc]

@@ -16,6 +16,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.services import record
@@ -86,18 +87,35 @@ def has_training(user_id: int, instrument_id: int, now: datetime) -> bool:
     return grant is not None and (grant.valid_until is None or grant.valid_until > now)
 
 
+def _suspended_until(enterprise_id: int, now: datetime) -> datetime | None:
+    """When the enterprise's current suspension ends (the latest end when
+    several overlap), None when it is not suspended. The same rows as
+    `active_suspension`, but only the one column the message needs."""
+    return db.session.scalar(
+        select(Suspension.ends_at)
+        .where(
+            Suspension.enterprise_id == enterprise_id,
+            Suspension.lifted_at.is_(None),
+            Suspension.starts_at <= now,
+            Suspension.ends_at > now,
+        )
+        .order_by(Suspension.ends_at.desc())
+        .limit(1)
+    )
+
+
 def _check_requester(user: User, now: datetime) -> Organization:
     org = user.organization
     if org.kind != OrgKind.ENTERPRISE:
         raise DomainError(_l("只有企业用户可以预约仪器。"))
     if not org.is_verified:
         raise DomainError(_l("贵企业尚未通过认证，认证通过后才能预约。"))
-    suspension = active_suspension(org.id, now)
-    if suspension is not None:
+    until = _suspended_until(org.id, now)
+    if until is not None:
         raise DomainError(
             _l(
                 "因多次预约未到，贵企业的预约资格暂停至 %(until)s。",
-                until=local(suspension.ends_at).strftime("%Y-%m-%d %H:%M"),
+                until=local(until).strftime("%Y-%m-%d %H:%M"),
             )
         )
     return org
@@ -229,11 +247,36 @@ def _overlapping_booking(instrument_id: int, starts_at: datetime, ends_at: datet
 
 
 def _lock_instrument(instrument_id: int) -> Instrument:
-    instrument = db.session.scalar(
-        select(Instrument).where(Instrument.id == instrument_id).with_for_update()
+    """The instrument with its price rows, its row locked until the
+    transaction ends. Read once per transaction: when the caller already
+    read it under the lock (the confirm view's public look-up, see
+    `instruments.queries.public_instrument`), that object is reused."""
+    key = ("Instrument", instrument_id)
+    # The note lives as long as the transaction (booking.db forgets it when
+    # the transaction ends), so on SQLite, where serialize_writes restarts a
+    # transaction that has only read, the instrument is read again here.
+    locked = db.session.info.setdefault(LOCKED_IN_TRANSACTION, set())
+    if key in locked:
+        known = db.session.get(Instrument, instrument_id)  # the identity map: no SQL
+        if known is not None:
+            return known
+    instrument = (
+        db.session.scalars(
+            select(Instrument)
+            .where(Instrument.id == instrument_id)
+            # Prices in the same statement: every placement reads them.
+            # Only the instrument's row is locked (the outer join's price
+            # rows could not be, and need not be).
+            .options(joinedload(Instrument.prices))
+            .with_for_update(of=Instrument)
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .first()
     )
     if instrument is None:
         raise NotFound(_l("仪器不存在。"))
+    locked.add(key)
     return instrument
 
 
@@ -257,10 +300,17 @@ class BookingQuote:
 
 
 def check_booking(
-    user: User, instrument: Instrument, request: BookingRequest, now: datetime
+    user: User,
+    instrument: Instrument,
+    request: BookingRequest,
+    now: datetime,
+    *,
+    check_overlap: bool = True,
 ) -> tuple[Organization, InstrumentPrice]:
     """Every rule of placing a booking, in order, without writing anything.
-    Returns the booking enterprise and the price row of the chosen mode."""
+    Returns the booking enterprise and the price row of the chosen mode.
+    `check_overlap=False` leaves the last rule, a free slot, to the caller's
+    INSERT (see `place_booking`)."""
     org = _check_requester(user, now)
     if not instrument.is_bookable:
         raise DomainError(
@@ -278,7 +328,9 @@ def check_booking(
         raise DomainError(_l("自主上机须先取得该仪器的培训授权。"), field="service_mode")
     _check_interval(instrument, price.lead_days, request.starts_at, request.ends_at, now)
     _check_quotas(instrument, org.id, request.starts_at, request.ends_at, now)
-    if _overlapping_booking(instrument.id, request.starts_at, request.ends_at) is not None:
+    if check_overlap and (
+        _overlapping_booking(instrument.id, request.starts_at, request.ends_at) is not None
+    ):
         raise _slot_taken()
     return org, price
 
@@ -322,15 +374,25 @@ def place_booking(
     # The lock comes first: a retry racing its original must see its booking.
     instrument = _lock_instrument(request.instrument_id)
     if request.idempotency_key:
-        existing = db.session.scalar(
-            select(Booking).where(Booking.idempotency_key == request.idempotency_key)
-        )
+        # Ids only: a retry is rare, and only then is its booking loaded.
+        existing = db.session.execute(
+            select(Booking.id, Booking.user_id).where(
+                Booking.idempotency_key == request.idempotency_key
+            )
+        ).first()
         if existing is not None:
             if existing.user_id != user.id:
                 raise DomainError(_l("重复的提交标识。"))
-            return existing
+            return db.session.get_one(Booking, existing.id)
 
-    org, price = check_booking(user, instrument, request, now)
+    # On PostgreSQL the overlap SELECT would only repeat what the INSERT
+    # below finds out anyway: the instrument's row lock (held from above
+    # until commit) queues every placement on this instrument behind this
+    # one, and the exclusion constraint refuses an overlapping active
+    # booking with 23P01, answered with the same SlotTaken. SQLite has no
+    # such constraint, so there the check stays.
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    org, price = check_booking(user, instrument, request, now, check_overlap=not postgres)
 
     policy = rules.booking_policy(instrument, price, settings)
     approval = instrument.approval_required
@@ -360,8 +422,8 @@ def place_booking(
             db.session.add(booking)
             db.session.flush()
     except IntegrityError as error:
-        # 23P01: the exclusion constraint saw an overlap our check could not
-        # (only possible without the row lock, e.g. another code path).
+        # 23P01: the exclusion constraint saw an overlap: the slot is taken
+        # (on PostgreSQL this is how a taken slot is found, see above).
         if getattr(error.orig, "sqlstate", None) == "23P01":
             raise _slot_taken() from None
         if request.idempotency_key:

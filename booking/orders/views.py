@@ -192,8 +192,8 @@ def _labels() -> dict[str, Any]:
 # --- booking: the week calendar, the form and the quote -----------------------------------
 
 
-def _public_instrument(instrument_id: int) -> Instrument:
-    instrument = queries.public_instrument(instrument_id)
+def _public_instrument(instrument_id: int, *, for_update: bool = False) -> Instrument:
+    instrument = queries.public_instrument(instrument_id, for_update=for_update)
     if instrument is None:
         _not_found()
     return instrument
@@ -411,26 +411,37 @@ def quote_booking(instrument_id: int) -> ResponseReturnValue:
 def place_booking(instrument_id: int) -> ResponseReturnValue:
     """Place the quoted booking. The idempotency key from the quote page makes
     a repeated submit return the booking made the first time."""
-    instrument = _public_instrument(instrument_id)
-    form = ConfirmBookingForm().setup(instrument)
-    mode = _mode_arg(instrument, form.service_mode.data)
+    # The form is checked first: its fields take any value (the engine judges
+    # them), so checking needs nothing of the instrument, and a malformed
+    # post never takes the lock below. Its choices are only built to show it
+    # again; a booking that goes through never needs them.
+    form = ConfirmBookingForm()
     if not form.validate():
+        instrument = _public_instrument(instrument_id)
+        form.setup(instrument)
+        mode = _mode_arg(instrument, form.service_mode.data)
         return _book_page(
             instrument, form, _form_day(form), mode, status=422, error=_("表单有误，请重新填写。")
         )
+    # Read under the row lock that placing takes first anyway; the order
+    # engine reuses this read instead of loading the instrument again.
+    instrument = _public_instrument(instrument_id, for_update=True)
     req = _booking_request(
         instrument, form, form.idempotency_key.data, form.payment.data or payment.OWN_PAYMENT
     )
     try:
         booking = services.place_booking(current_actor(), req, _now(), _settings())
     except DomainError as error:
-        return _refused(instrument, form, error)
+        return _refused(instrument, form.setup(instrument), error)
+    # Read before the commit expires the booking: reading it after would
+    # cost a new transaction and a SELECT only to learn these two again.
+    booking_id, confirmed = booking.id, booking.status == OrderStatus.CONFIRMED
     db.session.commit()
-    if booking.status == OrderStatus.CONFIRMED:
+    if confirmed:
         flash(_("预约成功，已确认。"), "success")
     else:
         flash(_("预约已提交，等待服务机构审核。"), "success")
-    return redirect(url_for("orders.booking_detail", booking_id=booking.id))
+    return redirect(url_for("orders.booking_detail", booking_id=booking_id))
 
 
 # --- service orders (firm side) ---------------------------------------------------------------
