@@ -90,6 +90,15 @@ def _mark_written(session: Session, _context: Any) -> None:
     session.info[_WROTE] = True
 
 
+@event.listens_for(Session, "do_orm_execute")
+def _mark_statement_writes(state: Any) -> None:
+    # INSERT/UPDATE/DELETE sent through session.execute() (the ledger's
+    # conditional UPDATEs, bulk demo inserts) write without a flush; they too
+    # hold SQLite's write lock, and rolling back here would silently lose them.
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _clear_written(session: Session, transaction: Any) -> None:
     # Savepoints end inside the outer transaction; only the root ends the lock.

@@ -94,28 +94,29 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
         "authority.jiading@demo.yrd",
         "嘉定科委管理员",
         "authority:jiading",
-        "verify the pending firm 上海菊园智能装备有限公司",
+        "verify the pending firm 上海菊园智能装备有限公司; approve voucher applications and"
+        " claims, close settlement",
     ),
     DemoLogin(
         "authority (Suzhou)",
         "authority.suzhou@demo.yrd",
         "苏州科技局管理员",
         "authority:suzhou",
-        "verify Suzhou firms, regional figures",
+        "verify Suzhou firms, regional figures, voucher budget and quarterly settlement",
     ),
     DemoLogin(
         "authority (Wenzhou)",
         "authority.wenzhou@demo.yrd",
         "温州科技局管理员",
         "authority:wenzhou",
-        "verify Wenzhou firms, regional figures",
+        "verify Wenzhou firms, regional figures, 通用 voucher reimbursement claims",
     ),
     DemoLogin(
         "provider staff (Jiading)",
         "provider@demo.yrd",
         "硅酸盐所测试平台",
         "provider:sic-jd",
-        "approve requests, record usage, see utilisation",
+        "approve requests, record usage, see utilisation, file voucher claims, statements",
         UserRole.STAFF,
     ),
     DemoLogin(
@@ -123,21 +124,21 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
         "provider2@demo.yrd",
         "纳米所平台管理员",
         "provider:sinano",
-        "another provider's catalogue: cannot edit Jiading's",
+        "another provider's catalogue: cannot edit Jiading's; cross-region voucher claims",
     ),
     DemoLogin(
         "enterprise (Jiading)",
         "enterprise@demo.yrd",
         "嘉驰科技研发部",
         "enterprise:demo-jiading",
-        "search 色谱, book an instrument, see my orders",
+        "search 色谱, book an instrument (pay with 创新券), see my orders and voucher wallet",
     ),
     DemoLogin(
         "enterprise (Suzhou)",
         "enterprise.suzhou@demo.yrd",
         "纳睿微电子采购",
         "enterprise:demo-suzhou",
-        "cross-region search (Jiading instruments)",
+        "cross-region search (Jiading instruments), Suzhou voucher wallet",
     ),
     DemoLogin(
         "enterprise (pending)",
@@ -221,6 +222,9 @@ def seed(
     db.session.flush()
 
     summary.totals = _totals()
+    from vouchers.demo import seed_vouchers
+
+    seed_vouchers(orgs, summary, say, now)
     summary.seconds = time.monotonic() - started
     return summary
 
