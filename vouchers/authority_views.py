@@ -45,12 +45,12 @@ from booking.accounts.models import OrgKind
 from booking.audit.services import history_with_actors
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
+from booking.core.spreadsheets import download, export_format, local_text, yuan_text
 from booking.core.uploads import resolve
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
 from booking.i18n import current_locale
 from booking.orders.clock import local
-from booking.orders.provider_views import _download, _export_format, _local_text, _yuan
 from vouchers import programmes as svc
 from vouchers.forms import (
     ActionForm,
@@ -163,7 +163,7 @@ def _provider_choices() -> list[tuple[int, str]]:
 
 def _number(fen: int, xlsx: bool) -> Any:
     """Money for files: a number in a workbook, plain yuan text in CSV."""
-    return Decimal(fen) / 100 if xlsx else _yuan(fen)
+    return Decimal(fen) / 100 if xlsx else yuan_text(fen)
 
 
 # --- dashboard ------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ BURN_HEADER = (
 @bp.get("/export")
 def programmes_export() -> ResponseReturnValue:
     """The programme list with its budget burn, as CSV or XLSX."""
-    fmt = _export_format()
+    fmt = export_format()
     xlsx = fmt == "xlsx"
     locale = current_locale()
     rows = [
@@ -242,7 +242,7 @@ def programmes_export() -> ResponseReturnValue:
         ]
         for b in svc.budget_burn(_authority_id())
     ]
-    return _download(f"voucher-programmes-{_stamp()}", fmt, BURN_HEADER, rows, _("券种"))
+    return download(f"voucher-programmes-{_stamp()}", fmt, BURN_HEADER, rows, _("券种"))
 
 
 # --- programmes ------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ GRANT_HEADER = (
 @bp.get("/applications/export")
 def applications_export() -> ResponseReturnValue:
     """The filtered applications and grants as CSV or XLSX."""
-    fmt = _export_format()
+    fmt = export_format()
     xlsx = fmt == "xlsx"
     status, sort, _args = _applications_args()
     locale = current_locale()
@@ -404,13 +404,13 @@ def applications_export() -> ResponseReturnValue:
             str(CATEGORY_LABELS.get(g.category or "", g.category or "")),
             g.certificate_no,
             g.certificate_valid_until.isoformat() if g.certificate_valid_until else "",
-            _local_text(g.submitted_at),
-            _local_text(g.decided_at),
+            local_text(g.submitted_at),
+            local_text(g.decided_at),
             g.decision_reason or "",
         ]
         for g in db.session.scalars(stmt)
     ]
-    return _download(f"voucher-grants-{_stamp()}", fmt, GRANT_HEADER, rows, _("额度申请"))
+    return download(f"voucher-grants-{_stamp()}", fmt, GRANT_HEADER, rows, _("额度申请"))
 
 
 def _grant_page(grant_id: int, status: int = 200, **forms: VoucherForm) -> ResponseReturnValue:
@@ -575,7 +575,7 @@ FLAG_HEADER = (
 @bp.get("/flags/export")
 def flags_export() -> ResponseReturnValue:
     """The split-order flags as CSV or XLSX."""
-    fmt = _export_format()
+    fmt = export_format()
     xlsx = fmt == "xlsx"
     locale = current_locale()
     uses = list(db.session.scalars(svc.split_flags(_authority_id()).limit(EXPORT_MAX_ROWS)))
@@ -592,11 +592,11 @@ def flags_export() -> ResponseReturnValue:
             _number(u.used_fen if u.used_fen is not None else u.share_fen, xlsx),
             u.status,
             u.split_reason or "",
-            _local_text(u.created_at),
+            local_text(u.created_at),
         ]
         for u in uses
     ]
-    return _download(f"voucher-split-flags-{_stamp()}", fmt, FLAG_HEADER, rows, _("疑似拆单"))
+    return download(f"voucher-split-flags-{_stamp()}", fmt, FLAG_HEADER, rows, _("疑似拆单"))
 
 
 @bp.get("/flows")

@@ -50,6 +50,7 @@ from booking.accounts.models import OrgKind
 from booking.audit.services import actor_names, history
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
+from booking.core.spreadsheets import download, export_format, local_text, yuan_text
 from booking.core.uploads import MAX_PDF_BYTES, resolve
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
@@ -58,7 +59,6 @@ from booking.orders import service_orders as so
 from booking.orders.models import ServiceOrder
 
 # The order desk's export plumbing (CSV with BOM / XLSX, formula-safe cells).
-from booking.orders.provider_views import _download, _export_format, _local_text, _yuan
 from vouchers import claims, settlement
 from vouchers.claim_forms import (
     ApproveForm,
@@ -297,7 +297,7 @@ def _batch_claims(batch_id: int, payee_id: int | None = None) -> list[Claim]:
 
 
 def _claim_row(claim: Claim, xlsx: bool) -> list[Any]:
-    amount: Any = claim.amount_fen / 100 if xlsx else _yuan(claim.amount_fen)
+    amount: Any = claim.amount_fen / 100 if xlsx else yuan_text(claim.amount_fen)
     return [
         claim.id,
         claim.programme.name(current_locale()),
@@ -307,10 +307,10 @@ def _claim_row(claim: Claim, xlsx: bool) -> list[Any]:
         claim.invoice_number,
         amount,
         claims.status_label(claim.status),
-        _local_text(claim.submitted_at),
-        _local_text(claim.approved_at),
+        local_text(claim.submitted_at),
+        local_text(claim.approved_at),
         claim.batch.period if claim.batch else "",
-        _local_text(claim.paid_at),
+        local_text(claim.paid_at),
     ]
 
 
@@ -379,9 +379,7 @@ def _statement_export(context: dict[str, Any], fmt: str) -> ResponseReturnValue:
     xlsx = fmt == "xlsx"
     rows = [_claim_row(c, xlsx) for c in context["claims"]]
     batch, payee = context["batch"], context["payee"]
-    return _download(
-        f"statement-{batch.period}-{payee.id}", fmt, _claim_header(), rows, _("结算单")
-    )
+    return download(f"statement-{batch.period}-{payee.id}", fmt, _claim_header(), rows, _("结算单"))
 
 
 # === the payee ===========================================================================
@@ -440,7 +438,7 @@ def new(use_id: int) -> ResponseReturnValue:
             formdata=None,
             data={
                 "payee_account_name": current_actor().organization.name_zh,
-                "invoice_amount": _yuan(usage.charge_fen) if usage.charge_fen else "",
+                "invoice_amount": yuan_text(usage.charge_fen) if usage.charge_fen else "",
             },
         )
         return _new_page(use, form)
@@ -479,7 +477,7 @@ def _detail_page(
             formdata=None,
             data={
                 "invoice_number": claim.invoice_number,
-                "invoice_amount": _yuan(claim.invoice_amount_fen),
+                "invoice_amount": yuan_text(claim.invoice_amount_fen),
                 "payee_account_name": claim.payee_account_name,
                 "payee_bank": claim.payee_bank,
                 "payee_account_no": claim.payee_account_no,
@@ -570,7 +568,7 @@ def statement_pdf(batch_id: int) -> ResponseReturnValue:
 @bp.get("/statements/<int:batch_id>/export")
 def statement_export(batch_id: int) -> ResponseReturnValue:
     """The payee's claims in one batch as CSV or XLSX."""
-    fmt = _export_format()
+    fmt = export_format()
     return _statement_export(_own_statement(batch_id), fmt)
 
 
@@ -643,7 +641,7 @@ def claims_queue() -> ResponseReturnValue:
 @settlement_bp.get("/claims/export")
 def claims_export() -> ResponseReturnValue:
     """The filtered claims as CSV or XLSX (at most EXPORT_MAX_ROWS rows)."""
-    fmt = _export_format()
+    fmt = export_format()
     filters, _args, sort = _claim_filter()
     stmt = claims.authority_claims(_authority_id(), filters, sort).options(
         selectinload(Claim.use).selectinload(VoucherUse.enterprise),
@@ -651,7 +649,7 @@ def claims_export() -> ResponseReturnValue:
         selectinload(Claim.batch),
     )
     rows = [_claim_row(c, fmt == "xlsx") for c in db.session.scalars(stmt.limit(EXPORT_MAX_ROWS))]
-    return _download("claims", fmt, _claim_header(), rows, _("兑付申请"))
+    return download("claims", fmt, _claim_header(), rows, _("兑付申请"))
 
 
 def _review_page(claim: Claim, status: int = 200, **forms: DomainForm) -> ResponseReturnValue:
@@ -939,7 +937,7 @@ def payee_statement_pdf(batch_id: int, payee_id: int) -> ResponseReturnValue:
 def batch_export(batch_id: int) -> ResponseReturnValue:
     """The batch as CSV or XLSX: ?part=statement (per payee), matrix or claims.
     XLSX holds all three as sheets."""
-    fmt = _export_format()
+    fmt = export_format()
     part = request.args.get("part", "statement")
     if part not in ("statement", "matrix", "claims"):
         abort(400, description=_("part 只能是 statement、matrix 或 claims。"))
@@ -948,7 +946,7 @@ def batch_export(batch_id: int) -> ResponseReturnValue:
     batch_ = context["batch"]
 
     def amount(fen: int) -> Any:
-        return fen / 100 if xlsx else _yuan(fen)
+        return fen / 100 if xlsx else yuan_text(fen)
 
     statement_head = [_("收款单位"), _("统一社会信用代码"), _("笔数"), _("金额（元）")]
     statement_rows: list[list[Any]] = [
@@ -966,7 +964,7 @@ def batch_export(batch_id: int) -> ResponseReturnValue:
     claim_rows = [_claim_row(c, xlsx) for c in _batch_claims(batch_id)]
     name = f"settlement-{batch_.period}"
     if xlsx:
-        return _download(
+        return download(
             name,
             fmt,
             statement_head,
@@ -978,7 +976,7 @@ def batch_export(batch_id: int) -> ResponseReturnValue:
             ],
         )
     if part == "matrix":
-        return _download(f"{name}-matrix", fmt, matrix_head, matrix_rows, _("跨区域矩阵"))
+        return download(f"{name}-matrix", fmt, matrix_head, matrix_rows, _("跨区域矩阵"))
     if part == "claims":
-        return _download(f"{name}-claims", fmt, _claim_header(), claim_rows, _("兑付明细"))
-    return _download(name, fmt, statement_head, statement_rows, _("结算单"))
+        return download(f"{name}-claims", fmt, _claim_header(), claim_rows, _("兑付明细"))
+    return download(name, fmt, statement_head, statement_rows, _("结算单"))

@@ -25,10 +25,10 @@ from flask_babel import lazy_gettext as _l
 
 from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import OrgKind
+from booking.core.spreadsheets import download, export_format, local_text, yuan_text
 from booking.errors import DomainError, NotFound
 from booking.extensions import db, utcnow
 from booking.orders.clock import local
-from booking.orders.provider_views import _download, _export_format, _local_text, _yuan
 from vouchers import programmes as svc
 from vouchers.authority_views import send_certificate, voucher_labels
 from vouchers.forms import ApplicationForm
@@ -98,10 +98,10 @@ MOVEMENT_HEADER = (
 def movements_export(grant_id: int) -> ResponseReturnValue:
     """A grant's movements as CSV or XLSX."""
     grant = _own_grant(grant_id)
-    fmt = _export_format()
+    fmt = export_format()
     rows = _movement_rows(grant, fmt == "xlsx")
     stamp = local(utcnow()).strftime("%Y%m%d")
-    return _download(
+    return download(
         f"voucher-{grant.id}-movements-{stamp}", fmt, MOVEMENT_HEADER, rows, _("额度明细")
     )
 
@@ -119,9 +119,9 @@ def _movement_rows(grant: Grant, xlsx: bool) -> list[list[object]]:
         )
         rows.append(
             [
-                _local_text(e.created_at),
+                local_text(e.created_at),
                 str(svc.ENTRY_KIND_LABELS.get(e.kind, e.kind)),
-                Decimal(e.amount_fen) / 100 if xlsx else _yuan(e.amount_fen),
+                Decimal(e.amount_fen) / 100 if xlsx else yuan_text(e.amount_fen),
                 e.from_bucket or "",
                 e.to_bucket,
                 order,

@@ -20,8 +20,6 @@ audits, the view commits once or rolls back and shows the engine's message
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -36,14 +34,11 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -53,7 +48,12 @@ from booking.audit.models import AuditEvent
 from booking.audit.services import actor_names, history
 from booking.core.navigation import BADGE_COUNTERS
 from booking.core.pagination import paginate, parse_int
-from booking.core.spreadsheets import csv_cell, keep_text
+from booking.core.spreadsheets import (
+    download,
+    export_format,
+    local_text,
+    yuan_text,
+)
 from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
 from booking.db import MAX_ID
 from booking.errors import DomainError, InvalidTransition, NotFound
@@ -92,7 +92,6 @@ from instruments.models import Instrument
 
 bp = Blueprint("provider_orders", __name__, url_prefix="/provider")
 
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 20
 # An export is one provider's bookings; this bounds one file (a few MB).
 EXPORT_MAX_ROWS = 20_000
@@ -343,64 +342,6 @@ def _instrument_label(instrument: Instrument) -> str:
     return f"{instrument.internal_no} {instrument.name(current_locale())}"
 
 
-def _yuan(fen: int | None) -> str:
-    """Fen as plain yuan for files: 123456 -> '1234.56'."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole}.{cents:02d}"
-
-
-def _local_text(moment: datetime | None) -> str:
-    return local(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
-def _download(
-    name: str,
-    fmt: str,
-    header: Sequence[Any],
-    rows: Sequence[Sequence[Any]],
-    sheet: str,
-    extra_sheets: Sequence[tuple[str, Sequence[Any], Sequence[Sequence[Any]]]] = (),
-) -> ResponseReturnValue:
-    """CSV (UTF-8 with BOM, which Excel needs for Chinese) or XLSX."""
-    if fmt == "xlsx":
-        workbook = Workbook()
-        bold = Font(bold=True)
-        for index, (title, head, body) in enumerate(((sheet, header, rows), *extra_sheets)):
-            ws = workbook.active if index == 0 else workbook.create_sheet()
-            ws.title = title
-            ws.append([str(h) for h in head])
-            for cell in ws[1]:
-                cell.font = bold
-            for row in body:
-                ws.append(list(row))
-            keep_text(ws)
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        data, mimetype = buffer.getvalue(), XLSX_MIMETYPE
-    else:
-        out = io.StringIO(newline="")
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow([csv_cell(h) for h in header])
-        for row in rows:
-            writer.writerow([csv_cell(v) for v in row])
-        data, mimetype = out.getvalue().encode("utf-8-sig"), "text/csv"
-    response = send_file(
-        io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=f"{name}.{fmt}"
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _export_format() -> str:
-    fmt = request.args.get("format", "csv")
-    if fmt not in ("csv", "xlsx"):
-        abort(400, description=_("format 只能是 csv 或 xlsx。"))
-    return fmt
-
-
 # --- dashboard and request queue -------------------------------------------------------
 
 
@@ -521,7 +462,7 @@ BOOKING_EXPORT_HEADER = (
 def bookings_export() -> ResponseReturnValue:
     """The filtered booking list as CSV or XLSX (?format=csv|xlsx), times in
     Beijing time, money in yuan."""
-    fmt = _export_format()
+    fmt = export_format()
     filters, _args, _problems = _booking_filter()
     sort = _sort_key(BOOKING_SORTS, "-starts")
     stmt = provider_bookings(_provider_id(), filters, sort).limit(EXPORT_MAX_ROWS)
@@ -534,20 +475,20 @@ def bookings_export() -> ResponseReturnValue:
             b.enterprise.display_name(locale),
             b.user.name,
             str(SERVICE_MODE_LABELS.get(b.service_mode, b.service_mode)),
-            _local_text(b.starts_at),
-            _local_text(b.ends_at),
+            local_text(b.starts_at),
+            local_text(b.ends_at),
             orders.status_label(b.status),
-            _yuan(b.quote_fen),
-            _local_text(b.checked_in_at),
-            _local_text(b.checked_out_at),
-            _yuan(b.charge_fen),
-            _yuan(b.cancellation_fee_fen),
-            _local_text(b.created_at),
+            yuan_text(b.quote_fen),
+            local_text(b.checked_in_at),
+            local_text(b.checked_out_at),
+            yuan_text(b.charge_fen),
+            yuan_text(b.cancellation_fee_fen),
+            local_text(b.created_at),
         ]
         for b in db.session.scalars(stmt).unique()
     ]
     stamp = local(utcnow()).strftime("%Y%m%d")
-    return _download(f"bookings-{stamp}", fmt, BOOKING_EXPORT_HEADER, rows, _("预约"))
+    return download(f"bookings-{stamp}", fmt, BOOKING_EXPORT_HEADER, rows, _("预约"))
 
 
 # --- one booking: detail and actions ----------------------------------------------------
@@ -886,7 +827,7 @@ def _figures(row: usage.UtilisationRow, xlsx: bool) -> list[Any]:
         "" if row.sharing_percent is None else str(row.sharing_percent),
         row.bookings,
         row.users_served,
-        _yuan(row.income_fen),
+        yuan_text(row.income_fen),
     ]
 
 
@@ -894,7 +835,7 @@ def _figures(row: usage.UtilisationRow, xlsx: bool) -> list[Any]:
 def utilisation_export() -> ResponseReturnValue:
     """The per-instrument utilisation table of the page, with its totals row,
     as CSV or XLSX (the workbook adds a sheet of monthly totals)."""
-    fmt = _export_format()
+    fmt = export_format()
     months, args, _problems = _month_range()
     report = usage.utilisation_report(_provider_id(), months)
     xlsx = fmt == "xlsx"
@@ -908,7 +849,7 @@ def utilisation_export() -> ResponseReturnValue:
         [usage.month_label(m.month) if m.month else "", *_figures(m, xlsx)] for m in report.by_month
     ]
     name = f"utilisation-{args['from']}-{args['to']}"
-    return _download(
+    return download(
         name,
         fmt,
         UTILISATION_HEADER,
@@ -1129,6 +1070,6 @@ def import_internal_use(instrument_id: int) -> ResponseReturnValue:
 @bp.get("/internal-use/template")
 def internal_use_template() -> ResponseReturnValue:
     """The empty import file (?format=csv|xlsx): one header row."""
-    fmt = _export_format()
+    fmt = export_format()
     header = [c.header() for c in internal_use_service.import_columns()]
-    return _download("internal-use-template", fmt, header, [], _("内部使用"))
+    return download("internal-use-template", fmt, header, [], _("内部使用"))
