@@ -45,7 +45,7 @@ try:
 except ImportError:  # wtforms < 3.3
     _SelectChoice = None
 
-from booking.core.validators import has_control_characters, plausible_year
+from booking.core.validators import plain_text, plausible_year
 from booking.errors import DomainError
 from booking.i18n import SHANGHAI, current_locale
 from instruments.classification import (
@@ -103,14 +103,6 @@ def _int_range(lo: int, hi: int) -> NumberRange:
     return NumberRange(min=lo, max=hi, message=_l("请输入 %(min)s 到 %(max)s 之间的整数。"))
 
 
-def _no_control_characters(form: Any, field: Field) -> None:
-    """Control characters (NUL above all, which PostgreSQL refuses) never
-    belong in catalogue text; they come from pasted or imported data."""
-    value = field.data
-    if isinstance(value, str) and has_control_characters(value, allow_line_breaks=True):
-        raise _ValidationError(_l("包含不可见的控制字符，请删除后再试。"))
-
-
 def _classification_code(form: Any, field: Field) -> None:
     if field.data and not is_valid_code(field.data):
         raise _ValidationError(_l("分类代码应为 6 位数字，前两位是 01–15 的大类，例如 010501。"))
@@ -153,12 +145,12 @@ def fen_to_yuan(fen: int) -> Decimal:
 
 def _text(label: Any, max_len: int, *, required: bool = False, description: Any = "") -> Any:
     validators: list[Any] = [DataRequired(REQUIRED)] if required else [Optional()]
-    validators += [_max_length(max_len), _no_control_characters]
+    validators += [_max_length(max_len), plain_text]
     return StringField(label, validators, filters=[_strip], description=description)
 
 
 def _area(label: Any, max_len: int | None = None, description: Any = "") -> Any:
-    validators: list[Any] = [Optional(), _no_control_characters]
+    validators: list[Any] = [Optional(), plain_text]
     if max_len:
         validators.append(_max_length(max_len))
     return TextAreaField(

@@ -270,6 +270,7 @@ def programme_new() -> ResponseReturnValue:
         try:
             programme = svc.create_programme(current_actor(), form.to_input(), utcnow())
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()
@@ -293,6 +294,7 @@ def programme_edit(programme_id: int) -> ResponseReturnValue:
         try:
             svc.update_programme(current_actor(), programme.id, form.to_input(), utcnow())
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()
@@ -457,9 +459,11 @@ def _decide(
             db.session.rollback()
             _not_found()
         except InvalidTransition as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
             status = 409
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()

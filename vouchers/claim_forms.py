@@ -18,6 +18,7 @@ from flask_wtf.file import FileField
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from booking.core.validators import plain_text
 from booking.errors import DomainError
 
 MAX_FEN = 10**13  # ¥100 billion: anything above is a typo
@@ -38,6 +39,8 @@ def yuan_to_fen(text: str | None) -> int | None:
         return None
     if not value.is_finite() or value < 0 or value.as_tuple().exponent < -2:  # type: ignore[operator]
         return None
+    if value >= Decimal(MAX_FEN) / 100:  # also keeps quantize within decimal precision
+        return None
     fen = int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return fen if fen < MAX_FEN else None
 
@@ -57,7 +60,9 @@ class ClaimForm(DomainForm):
     """A new claim or a corrected one (files then replace only what is given)."""
 
     invoice_number = StringField(
-        _l("发票号码"), [DataRequired(_l("请填写发票号码。")), Length(max=64)], filters=[_strip]
+        _l("发票号码"),
+        [DataRequired(_l("请填写发票号码。")), Length(max=64), plain_text],
+        filters=[_strip],
     )
     invoice_amount = StringField(
         _l("发票金额（元）"),
@@ -67,15 +72,19 @@ class ClaimForm(DomainForm):
     )
     payee_account_name = StringField(
         _l("收款账户名称"),
-        [DataRequired(_l("请填写收款账户名称。")), Length(max=128)],
+        [DataRequired(_l("请填写收款账户名称。")), Length(max=128), plain_text],
         filters=[_strip],
         description=_l("须为收款单位本身的名称。"),
     )
     payee_bank = StringField(
-        _l("开户银行"), [DataRequired(_l("请填写开户银行。")), Length(max=128)], filters=[_strip]
+        _l("开户银行"),
+        [DataRequired(_l("请填写开户银行。")), Length(max=128), plain_text],
+        filters=[_strip],
     )
     payee_account_no = StringField(
-        _l("银行账号"), [DataRequired(_l("请填写银行账号。")), Length(max=64)], filters=[_strip]
+        _l("银行账号"),
+        [DataRequired(_l("请填写银行账号。")), Length(max=64), plain_text],
+        filters=[_strip],
     )
     contract = FileField(_l("合同（PDF）"))
     invoice = FileField(_l("发票（PDF）"))
@@ -102,14 +111,16 @@ class ReasonForm(DomainForm):
     """Return, void or claw back: the reason is required and shown to the payee."""
 
     reason = TextAreaField(
-        _l("理由"), [DataRequired(_l("请填写理由。")), Length(max=1000)], filters=[_strip]
+        _l("理由"),
+        [DataRequired(_l("请填写理由。")), Length(max=1000), plain_text],
+        filters=[_strip],
     )
 
 
 class CloseForm(DomainForm):
     period = StringField(
         _l("结算期"),
-        [DataRequired(_l("请填写结算期。")), Length(max=8)],
+        [DataRequired(_l("请填写结算期。")), Length(max=8), plain_text],
         filters=[_strip],
         description=_l("月度如 2026-10，季度如 2026-Q4。"),
     )
@@ -118,6 +129,6 @@ class CloseForm(DomainForm):
 class PaymentForm(DomainForm):
     reference = StringField(
         _l("付款凭证号"),
-        [DataRequired(_l("请填写付款凭证号。")), Length(max=128)],
+        [DataRequired(_l("请填写付款凭证号。")), Length(max=128), plain_text],
         filters=[_strip],
     )

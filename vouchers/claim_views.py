@@ -457,9 +457,11 @@ def new(use_id: int) -> ResponseReturnValue:
                 idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
             )
         except InvalidTransition as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
             status = 409
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()
@@ -513,9 +515,11 @@ def resubmit(claim_id: int) -> ResponseReturnValue:
                 max_bytes=int(current_app.config.get("MAX_REPORT_BYTES", MAX_PDF_BYTES)),
             )
         except InvalidTransition as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
             status = 409
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()
@@ -685,9 +689,11 @@ def _decide(
         try:
             message = apply(claim, utcnow())
         except InvalidTransition as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
             status = 409
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()
@@ -797,6 +803,7 @@ def close_period() -> ResponseReturnValue:
                 actor=current_actor(),
             )
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()
@@ -852,9 +859,11 @@ def record_payment(batch_id: int) -> ResponseReturnValue:
                 batch_id, current_actor(), form.reference.data or "", utcnow()
             )
         except InvalidTransition as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
             status = 409
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()

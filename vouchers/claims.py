@@ -23,6 +23,7 @@ the caller commits once.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -362,6 +363,14 @@ def _check_use(use: VoucherUse, now: datetime) -> None:
         raise DomainError(_l("企业与服务机构存在关联关系，不能兑付创新券。"))
 
 
+def invoice_key(raw: str) -> str:
+    """An invoice number as stored and compared: full-width forms folded
+    (NFKC), spaces removed, upper case — one invoice cannot be claimed twice
+    by writing its number differently."""
+    folded = unicodedata.normalize("NFKC", raw)
+    return "".join(folded.split()).upper()
+
+
 def _check_details(
     use: VoucherUse,
     payee: Organization,
@@ -374,9 +383,15 @@ def _check_details(
         if record_.kind == "service_order":
             raise DomainError(_l("检测报告尚未上传，不能申请兑付。"), field="usage_record")
         raise DomainError(_l("该预约尚无上机使用记录，不能申请兑付。"), field="usage_record")
-    number = details.invoice_number.strip()
+    number = invoice_key(details.invoice_number)
     if not number:
         raise DomainError(_l("请填写发票号码。"), field="invoice_number")
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Two claims for different uses may carry the same invoice at the same
+        # moment; queue them on the number so the second sees the first.
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"invoice:{number}"}
+        )
     taken = db.session.scalar(
         select(Claim.id).where(
             Claim.invoice_number == number, *([Claim.id != claim_id] if claim_id else [])

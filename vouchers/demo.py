@@ -24,7 +24,7 @@ are sent for that history; the services' own ones are.
 
 Idempotent by natural keys: programme (authority, code), grant
 (idempotency key "demo-g-…"); the uses, claims ("demo-c-…", invoices
-"demo-…") and batches are made together, once, and skipped as a whole as
+"DEMO-…") and batches are made together, once, and skipped as a whole as
 soon as any demo booking has a voucher use. Flushes, never commits.
 """
 
@@ -85,7 +85,7 @@ from vouchers.models import (
 
 GRANT_KEY = "demo-g-"
 CLAIM_KEY = "demo-c-"
-INVOICE_PREFIX = "demo-"
+INVOICE_PREFIX = "DEMO-"
 APPLICANT_EMAIL = "vouchers.{key}@demo.yrd"
 YUAN = 100  # fen
 

@@ -184,6 +184,7 @@ def apply(programme_id: int) -> ResponseReturnValue:
             db.session.rollback()
             _not_found()
         except DomainError as error:
+            db.session.rollback()  # the message may read the database (locale)
             form.attach_domain_error(error)
         else:
             db.session.commit()

@@ -37,7 +37,7 @@ from wtforms.validators import (
 )
 
 from booking.accounts.forms import CATEGORY_LABELS
-from booking.core.validators import has_control_characters, plausible_year
+from booking.core.validators import plain_text, plausible_year
 from booking.errors import DomainError
 from instruments.forms import (
     MAX_YUAN,
@@ -65,12 +65,6 @@ DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d"]
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
-
-
-def _plain_text(form: Any, field: Any) -> None:
-    value = field.data
-    if isinstance(value, str) and has_control_characters(value, allow_line_breaks=True):
-        raise ValidationError(_l("包含不可见的控制字符，请删除后再试。"))
 
 
 class _PositiveYuan(_Yuan):
@@ -112,7 +106,7 @@ def _date(label: Any, description: Any = "") -> Any:
 def _reason_field(label: Any) -> Any:
     return StringField(
         label,
-        [DataRequired(_l("请填写理由。")), Length(max=500), _plain_text],
+        [DataRequired(_l("请填写理由。")), Length(max=500), plain_text],
         filters=[_strip],
     )
 
@@ -148,10 +142,10 @@ class ProgrammeForm(VoucherForm):
         filters=[_strip],
     )
     name_zh = StringField(
-        _l("中文名称"), [DataRequired(REQUIRED), Length(max=128), _plain_text], filters=[_strip]
+        _l("中文名称"), [DataRequired(REQUIRED), Length(max=128), plain_text], filters=[_strip]
     )
     name_en = StringField(
-        _l("英文名称"), [Optional(), Length(max=200), _plain_text], filters=[_strip]
+        _l("英文名称"), [Optional(), Length(max=200), plain_text], filters=[_strip]
     )
     fiscal_year = IntegerField(
         _l("年度"),
@@ -283,7 +277,7 @@ class ApplicationForm(VoucherForm):
     amount = _yuan(_l("申请金额（元）"))
     purpose = TextAreaField(
         _l("用途说明"),
-        [Optional(), Length(max=500), _plain_text],
+        [Optional(), Length(max=500), plain_text],
         filters=[_strip],
         render_kw={"rows": 3},
     )
@@ -294,7 +288,7 @@ class ApplicationForm(VoucherForm):
         invalid_choice_message=_l("请从列表中选择。"),
     )
     certificate_no = StringField(
-        _l("证书编号"), [DataRequired(REQUIRED), Length(max=64), _plain_text], filters=[_strip]
+        _l("证书编号"), [DataRequired(REQUIRED), Length(max=64), plain_text], filters=[_strip]
     )
     certificate_valid_from = _date(_l("证书有效期起"))
     certificate_valid_until = _date(_l("证书有效期至"))

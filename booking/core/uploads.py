@@ -4,6 +4,7 @@ uploaded name is kept, made safe, for display only."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,9 @@ def display_name(filename: str) -> str:
     directory part or control characters. It is only ever shown or offered as
     the download name; the file itself is stored under a generated name."""
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    shown = strip_control_characters(base).strip().lstrip(".")
+    # Format characters (e.g. U+202E right-to-left override) can disguise a name.
+    visible = "".join(ch for ch in base if unicodedata.category(ch) != "Cf")
+    shown = strip_control_characters(visible).strip().lstrip(".")
     return shown[:200] or "document.pdf"
 
 

@@ -20,6 +20,14 @@ def has_control_characters(text: str, allow_line_breaks: bool = False) -> bool:
     return bool(pattern.search(text))
 
 
+def plain_text(form: Any, field: Any) -> None:
+    """WTForms validator: no control characters (line breaks allowed). They
+    come from pasted or imported data, and PostgreSQL refuses NUL outright."""
+    value = field.data
+    if isinstance(value, str) and has_control_characters(value, allow_line_breaks=True):
+        raise ValidationError(_l("包含不可见的控制字符，请删除后再试。"))
+
+
 def strip_control_characters(text: str) -> str:
     return _CONTROL.sub("", text)
 

@@ -228,7 +228,7 @@ def test_demo_vouchers_follow_the_rules_and_the_ledger(app: Flask) -> None:
         assert claim.payee_id == claim_services.payee_id_of(use)
         assert claim.invoice_amount_fen == booking.charge_fen
         assert claim.payee_account_name == claim.payee.name_zh
-        assert claim.invoice_number.startswith("demo-")
+        assert claim.invoice_number.startswith("DEMO-")
         assert claim.idempotency_key and claim.idempotency_key.startswith("demo-c-")
         assert use.used_at is not None and claim.submitted_at > use.used_at
         assert claim.authority_id == use.programme.authority_id
