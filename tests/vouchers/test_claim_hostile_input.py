@@ -3,16 +3,22 @@ amounts, control and format characters, one invoice written two ways."""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from booking.accounts.models import User
 from booking.core.uploads import display_name
+from booking.errors import DomainError
 from booking.extensions import db
-from tests.vouchers.test_claims_support import World, build_world
+from tests.vouchers.test_claims_support import CLAIM_NOW, World, build_world, details, uploads
 from tests.vouchers.test_claims_views import _form
+from vouchers import claims
 from vouchers.claim_forms import yuan_to_fen
 from vouchers.claims import invoice_key
 from vouchers.models import Claim
@@ -100,3 +106,55 @@ def test_one_invoice_cannot_be_claimed_twice_by_spelling_it_differently(
     assert "一张发票只能申请一次" in again.get_data(as_text=True)
     assert _claims() == 1
     assert db.session.scalar(select(Claim.invoice_number)) == "FP-0001"
+
+
+def test_racing_claims_with_one_invoice_leave_one_claim(
+    app: Flask, world: World, postgres: None
+) -> None:
+    """16 payee requests for 16 different uses carry the same invoice number
+    at once (PostgreSQL): one claim is filed, every other request is refused
+    with the invoice message, and nothing crashes."""
+    uses = [world.used(share_fen=500_000, price_fen=1_000_000).id for _ in range(16)]
+    provider_user_id, root = world.provider_user.id, Path(app.config["UPLOAD_DIR"])
+    same_invoice = details(world.provider, 1_000_000, invoice="FP-RACE-1")
+    db.session.commit()
+    barrier = threading.Barrier(len(uses))
+    won: list[int] = []
+    lost: list[str] = []
+    crashed: list[BaseException] = []
+
+    def payee_files(use_id: int) -> None:
+        with app.app_context():
+            user = db.session.get(User, provider_user_id)
+            assert user is not None
+            barrier.wait(timeout=30)
+            try:
+                claim = claims.file_claim(
+                    use_id,
+                    user,
+                    same_invoice,
+                    uploads(),
+                    root,
+                    CLAIM_NOW,
+                )
+                db.session.commit()
+                won.append(claim.id)
+            except DomainError as refusal:
+                db.session.rollback()
+                lost.append(str(refusal))
+            except BaseException as error:  # a race must never crash
+                db.session.rollback()
+                crashed.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=payee_files, args=(u,)) for u in uses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    db.session.rollback()
+    assert not crashed, crashed
+    assert len(won) == 1 and len(lost) == 15
+    assert all("一张发票只能申请一次" in message for message in lost)
+    assert _claims() == 1
