@@ -609,6 +609,12 @@ def approve_grant(
             field="approved_amount",
         )
     programme = grant.programme
+    if local(now).date() > programme.valid_until:
+        # Money issued now could only expire at once, yet would still count
+        # against the budget: an ended programme approves nothing.
+        raise DomainError(
+            _l("券种已于 %(day)s 结束，不能再批准额度。", day=programme.valid_until.isoformat())
+        )
     _lock_enterprise(grant.enterprise_id)
     left = approvable_fen(grant)
     if amount > left:

@@ -280,6 +280,17 @@ def test_approval_for_a_lower_amount(world: World, tmp_path: Path) -> None:
     )
 
 
+def test_an_ended_programme_approves_nothing(world: World, tmp_path: Path) -> None:
+    grant = submitted(world, tmp_path)
+    after_the_end = datetime.combine(
+        world.programme.valid_until + timedelta(days=2), datetime.min.time(), tzinfo=NOW.tzinfo
+    )
+    before = counts()
+    with pytest.raises(DomainError, match="结束"):
+        svc.approve_grant(world.officer, grant.id, after_the_end)
+    assert counts() == before
+
+
 @pytest.mark.parametrize("amount_fen", [0, -1, 3_000_001])
 def test_approval_amount_must_be_positive_and_within_the_request(
     world: World, tmp_path: Path, amount_fen: int
