@@ -31,7 +31,7 @@ from flask_babel import gettext as _
 
 from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import Organization, OrgKind
-from booking.core.pagination import paginate, parse_int
+from booking.core.pagination import paginate, parse_int, parse_sort
 from booking.core.validators import strip_control_characters
 from booking.errors import DomainError, NotFound
 from booking.extensions import db, utcnow
@@ -104,8 +104,7 @@ def _search_term() -> str:
 
 
 def _sort_key(allowed: dict[str, Any], default: str) -> str:
-    sort = request.args.get("sort", default)
-    return sort if sort.lstrip("-") in allowed and sort.count("-") <= 1 else default
+    return parse_sort(request.args.get("sort"), allowed, default)
 
 
 def _page_number() -> int:

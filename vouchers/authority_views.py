@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -43,9 +42,9 @@ from booking.accounts.forms import CATEGORY_LABELS
 from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import OrgKind
 from booking.audit.services import history_with_actors
-from booking.core.navigation import BADGE_COUNTERS
-from booking.core.pagination import paginate, parse_int
-from booking.core.spreadsheets import download, export_format, local_text, yuan_text
+from booking.core.navigation import BADGE_COUNTERS, badge_value
+from booking.core.pagination import paginate, parse_int, parse_sort
+from booking.core.spreadsheets import download, export_format, local_text, yuan_cell
 from booking.core.uploads import resolve
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
@@ -132,13 +131,12 @@ def _own_grant(grant_id: int) -> Grant:
         _not_found()
 
 
-def _page_number() -> int:
+def _pageyuan_cell() -> int:
     return parse_int(request.args.get("page"), 1, 1, MAX_PAGE)
 
 
 def _sort_key(allowed: dict[str, Any], default: str) -> str:
-    sort = request.args.get("sort", default)
-    return sort if sort.lstrip("-") in allowed and sort.count("-") <= 1 else default
+    return parse_sort(request.args.get("sort"), allowed, default)
 
 
 def _status_arg() -> str:
@@ -159,11 +157,6 @@ def _provider_choices() -> list[tuple[int, str]]:
         region = p.region.name_en if english else p.region.name_zh
         choices.append((p.id, f"{p.display_name(locale)}（{region}）"))
     return choices
-
-
-def _number(fen: int, xlsx: bool) -> Any:
-    """Money for files: a number in a workbook, plain yuan text in CSV."""
-    return Decimal(fen) / 100 if xlsx else yuan_text(fen)
 
 
 # --- dashboard ------------------------------------------------------------------------------
@@ -196,7 +189,7 @@ def dashboard() -> ResponseReturnValue:
         "vouchers/authority/dashboard.html",
         burns=burns,
         chart=_chart(burns),
-        pending=svc.pending_application_count(current_actor()),
+        pending=badge_value("pending_voucher_applications"),
         **voucher_labels(),
     )
 
@@ -230,12 +223,12 @@ def programmes_export() -> ResponseReturnValue:
             b.programme.name(locale),
             b.programme.fiscal_year,
             str(svc.MODE_LABELS.get(b.programme.mode, b.programme.mode)),
-            _number(b.budget_fen, xlsx),
-            _number(b.granted_fen, xlsx),
-            _number(b.locked_fen, xlsx),
-            _number(b.used_fen, xlsx),
-            _number(b.claimed_fen, xlsx),
-            _number(b.paid_fen, xlsx),
+            yuan_cell(b.budget_fen, xlsx),
+            yuan_cell(b.granted_fen, xlsx),
+            yuan_cell(b.locked_fen, xlsx),
+            yuan_cell(b.used_fen, xlsx),
+            yuan_cell(b.claimed_fen, xlsx),
+            yuan_cell(b.paid_fen, xlsx),
             f"{b.programme.applications_open_on} – {b.programme.applications_close_on}",
             b.programme.valid_until.isoformat(),
             b.programme.claim_deadline.isoformat(),
@@ -347,7 +340,7 @@ def applications() -> ResponseReturnValue:
         status = GrantStatus.SUBMITTED
         args["status"] = status
     stmt = svc.authority_grants(_authority_id(), status, sort)
-    page = paginate(stmt, _page_number(), PAGE_SIZE)
+    page = paginate(stmt, _pageyuan_cell(), PAGE_SIZE)
     return render_template(
         "vouchers/authority/applications.html",
         page=page,
@@ -397,12 +390,12 @@ def applications_export() -> ResponseReturnValue:
             g.enterprise.display_name(locale),
             g.enterprise.uscc or "",
             svc.grant_status_label(g.status),
-            _number(g.requested_fen, xlsx),
-            "" if g.approved_fen is None else _number(g.approved_fen, xlsx),
-            _number(g.spendable_fen, xlsx),
-            _number(g.locked_fen, xlsx),
-            _number(g.used_fen, xlsx),
-            _number(g.expired_fen, xlsx),
+            yuan_cell(g.requested_fen, xlsx),
+            "" if g.approved_fen is None else yuan_cell(g.approved_fen, xlsx),
+            yuan_cell(g.spendable_fen, xlsx),
+            yuan_cell(g.locked_fen, xlsx),
+            yuan_cell(g.used_fen, xlsx),
+            yuan_cell(g.expired_fen, xlsx),
             str(CATEGORY_LABELS.get(g.category or "", g.category or "")),
             g.certificate_no,
             g.certificate_valid_until.isoformat() if g.certificate_valid_until else "",
@@ -551,7 +544,7 @@ def certificate(grant_id: int) -> ResponseReturnValue:
 @bp.get("/flags")
 def flags() -> ResponseReturnValue:
     """Voucher uses flagged as possibly split orders in the authority's programmes."""
-    page = paginate(svc.split_flags(_authority_id()), _page_number(), PAGE_SIZE)
+    page = paginate(svc.split_flags(_authority_id()), _pageyuan_cell(), PAGE_SIZE)
     return render_template(
         "vouchers/authority/flags.html",
         page=page,
@@ -592,8 +585,8 @@ def flags_export() -> ResponseReturnValue:
             u.provider.display_name(locale),
             items.get(u.item_key, u.item_key),
             f"B{u.booking_id}" if u.booking_id else f"S{u.service_order_id}",
-            _number(u.price_fen, xlsx),
-            _number(u.used_fen if u.used_fen is not None else u.share_fen, xlsx),
+            yuan_cell(u.price_fen, xlsx),
+            yuan_cell(u.used_fen if u.used_fen is not None else u.share_fen, xlsx),
             u.status,
             u.split_reason or "",
             local_text(u.created_at),

@@ -13,19 +13,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from booking.core.validators import plain_text
-from booking.errors import DomainError
+from vouchers.forms import VoucherForm, _strip
 
 MAX_FEN = 10**13  # ¥100 billion: anything above is a typo
-
-
-def _strip(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
 
 
 def yuan_to_fen(text: str | None) -> int | None:
@@ -45,18 +40,7 @@ def yuan_to_fen(text: str | None) -> int | None:
     return fen if fen < MAX_FEN else None
 
 
-class DomainForm(FlaskForm):  # type: ignore[misc]
-    """Shows a DomainError next to the field it names, else above the form."""
-
-    def attach_domain_error(self, error: DomainError) -> None:
-        target = self._fields.get(error.field) if error.field else None
-        if target is None or target.name == "csrf_token":
-            self.form_errors.append(str(error))
-        else:
-            target.errors = [*target.errors, str(error)]
-
-
-class ClaimForm(DomainForm):
+class ClaimForm(VoucherForm):
     """A new claim or a corrected one (files then replace only what is given)."""
 
     invoice_number = StringField(
@@ -103,11 +87,11 @@ class ClaimForm(DomainForm):
         return yuan_to_fen(self.invoice_amount.data)
 
 
-class ApproveForm(DomainForm):
+class ApproveForm(VoucherForm):
     """Approve a claim; nothing to enter."""
 
 
-class ReasonForm(DomainForm):
+class ReasonForm(VoucherForm):
     """Return, void or claw back: the reason is required and shown to the payee."""
 
     reason = TextAreaField(
@@ -117,7 +101,7 @@ class ReasonForm(DomainForm):
     )
 
 
-class CloseForm(DomainForm):
+class CloseForm(VoucherForm):
     period = StringField(
         _l("结算期"),
         [DataRequired(_l("请填写结算期。")), Length(max=8), plain_text],
@@ -126,7 +110,7 @@ class CloseForm(DomainForm):
     )
 
 
-class PaymentForm(DomainForm):
+class PaymentForm(VoucherForm):
     reference = StringField(
         _l("付款凭证号"),
         [DataRequired(_l("请填写付款凭证号。")), Length(max=128), plain_text],

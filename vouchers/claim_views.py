@@ -49,8 +49,8 @@ from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import OrgKind
 from booking.audit.services import actor_names, history
 from booking.core.navigation import BADGE_COUNTERS
-from booking.core.pagination import paginate, parse_int
-from booking.core.spreadsheets import download, export_format, local_text, yuan_text
+from booking.core.pagination import paginate, parse_int, parse_sort
+from booking.core.spreadsheets import download, export_format, local_text, yuan_cell, yuan_text
 from booking.core.uploads import MAX_PDF_BYTES, resolve
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
@@ -64,10 +64,10 @@ from vouchers.claim_forms import (
     ApproveForm,
     ClaimForm,
     CloseForm,
-    DomainForm,
     PaymentForm,
     ReasonForm,
 )
+from vouchers.forms import VoucherForm
 from vouchers.models import (
     BatchStatus,
     Claim,
@@ -297,7 +297,7 @@ def _batch_claims(batch_id: int, payee_id: int | None = None) -> list[Claim]:
 
 
 def _claim_row(claim: Claim, xlsx: bool) -> list[Any]:
-    amount: Any = claim.amount_fen / 100 if xlsx else yuan_text(claim.amount_fen)
+    amount: Any = yuan_cell(claim.amount_fen, xlsx)
     return [
         claim.id,
         claim.programme.name(current_locale()),
@@ -604,9 +604,7 @@ def _claim_filter() -> tuple[claims.ClaimFilter, dict[str, str], str]:
     programme_raw = request.args.get("programme", "")
     programme_id = parse_int(programme_raw, 0, 0, 2**31 - 1) or None
     q = request.args.get("q", "").strip()[:64]
-    sort = request.args.get("sort", "-submitted")
-    if sort.lstrip("-") not in claims.CLAIM_SORTS or sort.count("-") > 1:
-        sort = "-submitted"
+    sort = parse_sort(request.args.get("sort"), claims.CLAIM_SORTS, "-submitted")
     args = {"status": status, "sort": sort}
     if programme_id:
         args["programme"] = str(programme_id)
@@ -656,8 +654,8 @@ def claims_export() -> ResponseReturnValue:
     return download("claims", fmt, _claim_header(), rows, _("兑付申请"))
 
 
-def _review_page(claim: Claim, status: int = 200, **forms: DomainForm) -> ResponseReturnValue:
-    defaults: dict[str, Callable[[], DomainForm]] = {
+def _review_page(claim: Claim, status: int = 200, **forms: VoucherForm) -> ResponseReturnValue:
+    defaults: dict[str, Callable[[], VoucherForm]] = {
         "approve_form": lambda: ApproveForm(formdata=None),
         "return_form": lambda: ReasonForm(formdata=None, prefix="return"),
         "void_form": lambda: ReasonForm(formdata=None, prefix="void"),
@@ -679,7 +677,7 @@ def claim(claim_id: int) -> ResponseReturnValue:
 
 def _decide(
     claim_id: int,
-    form: DomainForm,
+    form: VoucherForm,
     form_name: str,
     apply: Callable[[Claim, datetime], str],
 ) -> ResponseReturnValue:
@@ -955,7 +953,7 @@ def batch_export(batch_id: int) -> ResponseReturnValue:
     batch_ = context["batch"]
 
     def amount(fen: int) -> Any:
-        return fen / 100 if xlsx else yuan_text(fen)
+        return yuan_cell(fen, xlsx)
 
     statement_head = [_("收款单位"), _("统一社会信用代码"), _("笔数"), _("金额（元）")]
     statement_rows: list[list[Any]] = [

@@ -575,6 +575,7 @@ class _Wallet:
             certificate_valid_until=g.certificate_valid_until,
             available_fen=self.available_fen,
             held_fen=self.held_fen,
+            spendable_fen=self.available_fen - self.held_fen,
         )
 
 
@@ -750,7 +751,7 @@ class _History:
         group_left: int | None = None
         if programme.group_cap_fen is not None and key is not None:
             group_left = max(0, programme.group_cap_fen - self.groups[(programme.id, key)])
-        verdict = spending.evaluate(wallet.as_of(), facts, spending.shanghai_date(at), group_left)
+        verdict = spending.evaluate(wallet.as_of(), facts, local(at).date(), group_left)
         if verdict.refusal is not None:
             self.refused[str(verdict.refusal)] += 1
             return None

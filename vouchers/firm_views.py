@@ -14,7 +14,6 @@ thin: the form checks shape, `vouchers.programmes` applies the rules.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -25,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 
 from booking.accounts.loader import current_actor, restrict_blueprint
 from booking.accounts.models import OrgKind
-from booking.core.spreadsheets import download, export_format, local_text, yuan_text
+from booking.core.spreadsheets import download, export_format, local_text, yuan_cell
 from booking.errors import DomainError, NotFound
 from booking.extensions import db, utcnow
 from booking.orders.clock import local
@@ -121,7 +120,7 @@ def _movement_rows(grant: Grant, xlsx: bool) -> list[list[object]]:
             [
                 local_text(e.created_at),
                 str(svc.ENTRY_KIND_LABELS.get(e.kind, e.kind)),
-                Decimal(e.amount_fen) / 100 if xlsx else yuan_text(e.amount_fen),
+                yuan_cell(e.amount_fen, xlsx),
                 e.from_bucket or "",
                 e.to_bucket,
                 order,

@@ -29,6 +29,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import contains_eager
 
 from booking.accounts.models import Organization, RelatedParty, User
 from booking.audit.services import record
@@ -125,10 +126,6 @@ class Verdict:
 # --- the rules ---------------------------------------------------------------------------
 
 
-def shanghai_date(now: datetime) -> date:
-    return local(now).date()
-
-
 def subsidised(price_fen: int, percent: int) -> int:
     """price × ratio, floored to the fen."""
     return price_fen * percent // 100
@@ -184,9 +181,17 @@ def group_remaining(programme: Programme, key: str | None) -> int | None:
     return max(0, int(row.cap_fen) - int(row.committed_fen))
 
 
-def evaluate(grant: Grant, facts: OrderFacts, today: date, group_left: int | None) -> Verdict:
+def evaluate(
+    grant: Grant,
+    facts: OrderFacts,
+    today: date,
+    group_left: int | None,
+    related_party: bool | None = None,
+) -> Verdict:
     """Every voucher rule for one grant and one order, in the order a firm
-    would fix them; the share when all pass. Reads, never writes."""
+    would fix them; the share when all pass. Reads, never writes.
+    `related_party` may be given when already known for the order's two
+    organizations (the quote page evaluates several grants for one order)."""
     programme = grant.programme
     if grant.status == GrantStatus.SUSPENDED:
         return Verdict(0, GRANT_SUSPENDED)
@@ -231,7 +236,9 @@ def evaluate(grant: Grant, facts: OrderFacts, today: date, group_left: int | Non
         return Verdict(0, _l("贵企业的资质证书在订单日期不在有效期内。"))
     if not is_recognised(programme.id, facts.provider.id):
         return Verdict(0, _l("该服务机构不在此券种认定的服务机构名单内。"))
-    if related(facts.enterprise, facts.provider):
+    if related_party is None:
+        related_party = related(facts.enterprise, facts.provider)
+    if related_party:
         return Verdict(0, _l("贵企业与该服务机构存在关联关系，不能使用创新券。"))
     wanted = subsidised(facts.price_fen, programme.subsidy_percent)
     if wanted <= 0:
@@ -239,7 +246,7 @@ def evaluate(grant: Grant, facts: OrderFacts, today: date, group_left: int | Non
     share = wanted
     if programme.order_cap_fen is not None:
         share = min(share, programme.order_cap_fen)
-    spendable = grant.available_fen - grant.held_fen
+    spendable = grant.spendable_fen
     if spendable <= 0:
         return Verdict(0, BALANCE_SHORT, balance_short=True)
     share = min(share, spendable)
@@ -258,7 +265,7 @@ def grant_label(grant: Grant) -> str:
             "%(programme)s · 额度 %(id)s（可用 %(left)s）",
             programme=name,
             id=grant.id,
-            left=money(max(0, grant.available_fen - grant.held_fen)),
+            left=money(max(0, grant.spendable_fen)),
         )
     )
 
@@ -283,16 +290,20 @@ def options(draft: OrderDraft, user: User, now: datetime) -> list[PaymentOption]
             Grant.status.in_(LISTED_GRANT_STATUSES),
             Grant.approved_fen.is_not(None),
         )
+        .options(contains_eager(Grant.programme))
         .order_by(Programme.valid_until, Grant.id)
     ).all()
     facts = OrderFacts(
         draft.enterprise, draft.provider, draft.service_kind, draft.item_key, draft.price_fen
     )
-    today = shanghai_date(now)
+    today = local(now).date()
     found: list[PaymentOption] = []
     key = controller_key(draft.enterprise)
+    related_party = related(draft.enterprise, draft.provider) if grants else False
     for grant in grants:
-        verdict = evaluate(grant, facts, today, group_remaining(grant.programme, key))
+        verdict = evaluate(
+            grant, facts, today, group_remaining(grant.programme, key), related_party
+        )
         share = verdict.share_fen if verdict.refusal is None else 0
         found.append(
             PaymentOption(
@@ -403,7 +414,7 @@ def place(
     programme = grant.programme
     facts = order_facts(order)
     key = controller_key(facts.enterprise)
-    verdict = evaluate(grant, facts, shanghai_date(now), _lock_group(programme, key))
+    verdict = evaluate(grant, facts, local(now).date(), _lock_group(programme, key))
     if verdict.refusal is not None:
         if verdict.balance_short:
             raise ledger.InsufficientFunds(verdict.refusal)

@@ -113,12 +113,16 @@ BADGE_COUNTERS: dict[str, Callable[[Any], int]] = {}
 
 
 def badge_count(item: NavItem) -> int:
-    counter = BADGE_COUNTERS.get(item.badge_key or "")
+    return badge_value(item.badge_key or "")
+
+
+def badge_value(key: str) -> int:
+    """The signed-in user's count under `key`, computed once per request: a
+    page showing the same figure as its navigation badge reads it from here."""
+    counter = BADGE_COUNTERS.get(key)
     if counter is None or not current_user.is_authenticated:
         return 0
-    # Once per request: a page showing the same figure reads it from here.
     counts: dict[str, int] = g.setdefault("badge_counts", {})
-    key = item.badge_key or ""
     if key not in counts:
         counts[key] = counter(current_user)
     return counts[key]

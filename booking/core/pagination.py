@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -57,6 +57,14 @@ def parse_int(raw: str | None, default: int, lo: int, hi: int) -> int:
     if not _INTEGER.fullmatch(raw):
         return default
     return min(max(int(raw), lo), hi)
+
+
+def parse_sort(raw: str | None, allowed: Collection[str], default: str) -> str:
+    """A sort key from a query string: one of `allowed`, optionally "-"-prefixed
+    for descending; anything else gives `default`."""
+    if raw is None or raw.count("-") > 1 or raw.lstrip("-") not in allowed:
+        return default
+    return raw
 
 
 def paginate(stmt: Select[Any], page: int, per_page: int) -> Page[Any]:

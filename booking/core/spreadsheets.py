@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import abort, request, send_file
@@ -52,6 +53,12 @@ def yuan_text(fen: int | None) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(int(fen)), 100)
     return f"{sign}{whole}.{cents:02d}"
+
+
+def yuan_cell(fen: int, xlsx: bool) -> Decimal | str:
+    """A money cell: an exact number of yuan in XLSX (so sums work in the
+    sheet), plain text elsewhere. Never a float: 0.1 + 0.2 must stay 0.30."""
+    return Decimal(fen).scaleb(-2) if xlsx else yuan_text(fen)
 
 
 def local_text(moment: datetime | None) -> str:

@@ -37,6 +37,7 @@ from werkzeug.datastructures import MultiDict
 
 from booking.accounts.models import OrgKind, User
 from booking.audit.services import record
+from booking.core.spreadsheets import local_text
 from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR, has_control_characters
 from booking.db import serialize_writes
 from booking.errors import DomainError, InvalidTransition, NotFound, PermissionDenied
@@ -80,10 +81,6 @@ def own_instrument(actor: User, instrument_id: int, *, lock: bool = False) -> In
     return instrument
 
 
-def _moment(at: datetime) -> str:
-    return local(at).strftime("%Y-%m-%d %H:%M")
-
-
 def _span(starts_at: datetime, ends_at: datetime) -> str:
     start, end = local(starts_at), local(ends_at)
     tail = end.strftime("%H:%M") if start.date() == end.date() else end.strftime("%Y-%m-%d %H:%M")
@@ -114,7 +111,7 @@ def check_interval(
         raise DomainError(_l("一条记录不能超过 24 小时，请分多条登记。"), field="ends_at")
     if ends_at > now:
         raise DomainError(
-            _l("内部使用在结束后登记：结束时间不能晚于现在（%(now)s）。", now=_moment(now)),
+            _l("内部使用在结束后登记：结束时间不能晚于现在（%(now)s）。", now=local_text(now)),
             field="ends_at",
         )
     clash = db.session.scalar(
@@ -156,7 +153,7 @@ def check_interval(
             message = _l(
                 "与预约 #%(id)s 的上机使用重叠（%(start)s 上机，尚未下机）。",
                 id=booking.id,
-                start=_moment(booking.checked_in_at),
+                start=local_text(booking.checked_in_at),
             )
         else:
             message = _l(

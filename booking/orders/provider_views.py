@@ -47,7 +47,7 @@ from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.models import AuditEvent
 from booking.audit.services import actor_names, history
 from booking.core.navigation import BADGE_COUNTERS
-from booking.core.pagination import paginate, parse_int
+from booking.core.pagination import paginate, parse_int, parse_sort
 from booking.core.spreadsheets import (
     download,
     export_format,
@@ -320,8 +320,7 @@ def _own_instruments() -> list[Instrument]:
 
 
 def _sort_key(allowed: dict[str, Any], default: str) -> str:
-    sort = request.args.get("sort", default)
-    return sort if sort.lstrip("-") in allowed and sort.count("-") <= 1 else default
+    return parse_sort(request.args.get("sort"), allowed, default)
 
 
 def _page_number() -> int:

@@ -44,7 +44,7 @@ from booking.accounts.loader import current_actor, login_required
 from booking.accounts.models import Organization, OrgKind, User
 from booking.audit.services import history_with_actors
 from booking.core.navigation import BADGE_COUNTERS
-from booking.core.pagination import paginate, parse_int
+from booking.core.pagination import paginate, parse_int, parse_sort
 from booking.core.validators import EARLIEST_YEAR, LATEST_YEAR
 from booking.errors import DomainError, InvalidTransition, NotFound
 from booking.extensions import db, utcnow
@@ -128,8 +128,7 @@ def _page_number() -> int:
 
 
 def _sort_key(allowed: dict[str, Any], default: str) -> str:
-    sort = request.args.get("sort", default)
-    return sort if sort.lstrip("-") in allowed and sort.count("-") <= 1 else default
+    return parse_sort(request.args.get("sort"), allowed, default)
 
 
 def _status_arg() -> str:
